@@ -1,0 +1,272 @@
+//! Diaries: one per user per date, written within today-3..today (UTC), owner-scoped (contract
+//! 4.3). Another user's diary is indistinguishable from a missing one (404).
+
+mod insights;
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_postgres::{Row, types::Type};
+
+use crate::{
+    auth::session::{AuthUser, record_write},
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Body, IdPath, QueryParams, nullable},
+        validate::{Validate, Violations},
+    },
+    state::AppState,
+    time::today,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/diaries", get(list_diaries).post(create_diary))
+        .route("/diaries/count", get(count_diaries))
+        .route("/diaries/stats", get(insights::get_stats))
+        .route("/diaries/calendar", get(insights::get_calendar))
+        .route("/diaries/weekly-insight", get(insights::get_weekly_insight))
+        .route("/diaries/prompt-suggestions", get(insights::get_prompt_suggestions))
+        .route("/diaries/{diary_id}", get(get_diary).patch(update_diary).delete(delete_diary))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Diary {
+    id: i64,
+    user_id: i64,
+    title: String,
+    content: String,
+    mood: Option<String>,
+    weather: Option<String>,
+    diary_date: NaiveDate,
+    #[serde(with = "crate::time::utc")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "crate::time::utc")]
+    updated_at: DateTime<Utc>,
+}
+
+const DIARY_COLUMNS: &str = "id, user_id, title, content, mood, weather, diary_date, created_at, updated_at";
+
+impl Diary {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            title: row.get("title"),
+            content: row.get("content"),
+            mood: row.get("mood"),
+            weather: row.get("weather"),
+            diary_date: row.get("diary_date"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateDiary {
+    title: String,
+    content: String,
+    mood: Option<String>,
+    weather: Option<String>,
+    diary_date: NaiveDate,
+}
+
+impl Validate for CreateDiary {
+    fn validate(&self, v: &mut Violations) {
+        v.str_len("title", &self.title, 1, Some(200));
+        v.str_len("content", &self.content, 1, None);
+        v.opt_str_len("mood", self.mood.as_deref(), 0, Some(50));
+        v.opt_str_len("weather", self.weather.as_deref(), 0, Some(50));
+    }
+}
+
+/// Milestone notifications (3, 5, 7 diaries), each sent once: the partial unique index makes a
+/// concurrent duplicate a no-op.
+const MILESTONES_SQL: &str = "\
+    insert into notifications (user_id, type, title, content) \
+    select $1, 'milestone_' || m.n, m.title, m.content \
+    from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
+                 (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
+                 (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content) \
+    where (select count(*) from diaries where user_id = $1) >= m.n \
+    on conflict (user_id, type) where type like 'milestone\\_%' do nothing";
+
+async fn create_diary(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Body(body): Body<CreateDiary>,
+) -> ApiResult<(StatusCode, Json<Diary>)> {
+    let today = today();
+    if body.diary_date > today {
+        return Err(ApiError::bad_request("Cannot write diary for future dates"));
+    }
+    if body.diary_date < today - Duration::days(3) {
+        return Err(ApiError::bad_request("Cannot write diary for dates older than 3 days"));
+    }
+    let mut db = state.db.writer().await?;
+    let tx = db.transaction().await?;
+    let row = tx
+        .query_typed(
+            &format!(
+                "insert into diaries (user_id, title, content, mood, weather, diary_date) \
+                 values ($1, $2, $3, $4, $5, $6) returning {DIARY_COLUMNS}"
+            ),
+            &[
+                (&auth.id(), Type::INT8),
+                (&body.title, Type::VARCHAR),
+                (&body.content, Type::TEXT),
+                (&body.mood, Type::VARCHAR),
+                (&body.weather, Type::VARCHAR),
+                (&body.diary_date, Type::DATE),
+            ],
+        )
+        .await?;
+    let diary = Diary::from_row(row.first().ok_or_else(|| anyhow::anyhow!("insert returned no row"))?);
+    tx.execute_typed(MILESTONES_SQL, &[(&auth.id(), Type::INT8)]).await?;
+    tx.commit().await?;
+    record_write(&state, &mut db, auth.id()).await?;
+    metrics::counter!("diaries_created_total").increment(1);
+    Ok((StatusCode::CREATED, Json(diary)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default = "one")]
+    page: i64,
+    #[serde(default = "ten")]
+    per_page: i64,
+    mood: Option<String>,
+}
+
+fn one() -> i64 {
+    1
+}
+fn ten() -> i64 {
+    10
+}
+
+impl Validate for ListQuery {
+    fn validate(&self, v: &mut Violations) {
+        v.range("page", self.page, 1, None);
+        v.range("per_page", self.per_page, 1, Some(100));
+    }
+}
+
+/// One round trip: the page and the total (a window count) together; only a page past the end
+/// needs a separate count.
+async fn list_diaries(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut db = state.db.reader(auth.min_lsn).await?;
+    let offset = (q.page - 1).saturating_mul(q.per_page);
+    let rows = db
+        .query(
+            &format!(
+                "select {DIARY_COLUMNS}, count(*) over () as total from diaries \
+                 where user_id = $1 and ($2::varchar is null or mood = $2) \
+                 order by diary_date desc limit $3 offset $4"
+            ),
+            &[(&auth.id(), Type::INT8), (&q.mood, Type::VARCHAR), (&q.per_page, Type::INT8), (&offset, Type::INT8)],
+        )
+        .await?;
+    let total: i64 = match rows.first() {
+        Some(row) => row.get("total"),
+        None if q.page > 1 => db
+            .query_one(
+                "select count(*) from diaries where user_id = $1 and ($2::varchar is null or mood = $2)",
+                &[(&auth.id(), Type::INT8), (&q.mood, Type::VARCHAR)],
+            )
+            .await?
+            .get(0),
+        None => 0,
+    };
+    let items: Vec<Diary> = rows.iter().map(Diary::from_row).collect();
+    Ok(Json(json!({ "items": items, "total": total, "page": q.page, "per_page": q.per_page })))
+}
+
+async fn count_diaries(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+    let mut db = state.db.reader(auth.min_lsn).await?;
+    let row = db.query_one("select count(*) from diaries where user_id = $1", &[(&auth.id(), Type::INT8)]).await?;
+    Ok(Json(json!({ "count": row.get::<_, i64>(0) })))
+}
+
+async fn get_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id): IdPath) -> ApiResult<Json<Diary>> {
+    let mut db = state.db.reader(auth.min_lsn).await?;
+    let row = db
+        .query_opt(
+            &format!("select {DIARY_COLUMNS} from diaries where id = $1 and user_id = $2"),
+            &[(&id, Type::INT8), (&auth.id(), Type::INT8)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("Diary not found"))?;
+    Ok(Json(Diary::from_row(&row)))
+}
+
+#[derive(Deserialize)]
+struct UpdateDiary {
+    title: Option<String>,
+    content: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    mood: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    weather: Option<Option<String>>,
+}
+
+impl Validate for UpdateDiary {
+    fn validate(&self, v: &mut Violations) {
+        v.opt_str_len("title", self.title.as_deref(), 1, Some(200));
+        v.opt_str_len("content", self.content.as_deref(), 1, None);
+        v.opt_str_len("mood", self.mood.as_ref().and_then(Option::as_deref), 0, Some(50));
+        v.opt_str_len("weather", self.weather.as_ref().and_then(Option::as_deref), 0, Some(50));
+    }
+}
+
+/// Partial update: absent fields are kept, an explicit `null` clears mood or weather.
+async fn update_diary(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    IdPath(id): IdPath,
+    Body(body): Body<UpdateDiary>,
+) -> ApiResult<Json<Diary>> {
+    let mut db = state.db.writer().await?;
+    let (mood_given, mood) = (body.mood.is_some(), body.mood.flatten());
+    let (weather_given, weather) = (body.weather.is_some(), body.weather.flatten());
+    let row = db
+        .query_opt(
+            &format!(
+                "update diaries set title = coalesce($3, title), content = coalesce($4, content), \
+                 mood = case when $5 then $6 else mood end, weather = case when $7 then $8 else weather end, \
+                 updated_at = now() where id = $1 and user_id = $2 returning {DIARY_COLUMNS}"
+            ),
+            &[
+                (&id, Type::INT8),
+                (&auth.id(), Type::INT8),
+                (&body.title, Type::VARCHAR),
+                (&body.content, Type::TEXT),
+                (&mood_given, Type::BOOL),
+                (&mood, Type::VARCHAR),
+                (&weather_given, Type::BOOL),
+                (&weather, Type::VARCHAR),
+            ],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("Diary not found"))?;
+    record_write(&state, &mut db, auth.id()).await?;
+    Ok(Json(Diary::from_row(&row)))
+}
+
+async fn delete_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+    let mut db = state.db.writer().await?;
+    let deleted = db
+        .execute("delete from diaries where id = $1 and user_id = $2", &[(&id, Type::INT8), (&auth.id(), Type::INT8)])
+        .await?;
+    if deleted == 0 {
+        return Err(ApiError::not_found("Diary not found"));
+    }
+    record_write(&state, &mut db, auth.id()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

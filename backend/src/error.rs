@@ -1,0 +1,154 @@
+//! The one error type at the HTTP edge and its wire shape: `{"detail": "..."}` for business errors,
+//! `{"detail": [{type, loc, msg, input, ctx?}]}` for 422 validation errors (FastAPI's shapes, which
+//! the frontend reads).
+//!
+//! Policy: handlers and data helpers return `ApiError`; database unique-constraint violations are
+//! mapped by *constraint name* (never by message text); anything unexpected becomes `Internal`,
+//! which is logged once here, inside the request's span, and answered with an opaque body.
+//! Start-up code and jobs use `anyhow` with `.context(..)`.
+
+use std::borrow::Cow;
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(Cow<'static, str>),
+    /// 401 with `WWW-Authenticate: Bearer`.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    #[error("not found: {0}")]
+    NotFound(Cow<'static, str>),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("too many requests: {0}")]
+    TooManyRequests(Cow<'static, str>),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A dependency (database, pool) is unavailable or too slow; safe to retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(Cow<'static, str>),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::BadRequest(detail.into())
+    }
+    pub fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::NotFound(detail.into())
+    }
+    pub fn forbidden(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::Forbidden(detail.into())
+    }
+    pub fn too_many(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::TooManyRequests(detail.into())
+    }
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail: Value = match self {
+            Self::BadRequest(d) | Self::Forbidden(d) | Self::NotFound(d) | Self::TooManyRequests(d) => d.into(),
+            Self::Unauthorized(d) => d.into(),
+            Self::Validation(errors) => json!(errors),
+            Self::PayloadTooLarge => "Request body too large".into(),
+            Self::Unavailable(why) => {
+                tracing::warn!(%why, "dependency unavailable");
+                "Service temporarily unavailable".into()
+            }
+            Self::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                "Internal Server Error".into()
+            }
+        };
+        let mut response = (status, Json(json!({ "detail": detail }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Unique constraints whose violation is the client's doing, and the contract's `detail` for each.
+const CONSTRAINT_DETAILS: &[(&str, &str)] = &[
+    ("users_email_key", "Email already registered"),
+    ("users_username_key", "Username already taken"),
+    ("diaries_user_date_key", "Diary already exists for this date"),
+];
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if let Some(detail) = err
+            .as_db_error()
+            .and_then(|db| db.constraint())
+            .and_then(|c| CONSTRAINT_DETAILS.iter().find(|(name, _)| *name == c))
+            .map(|(_, detail)| *detail)
+        {
+            return Self::bad_request(detail);
+        }
+        if err.is_closed() || err.as_db_error().is_none() {
+            return Self::Unavailable(format!("database: {err}").into());
+        }
+        Self::Internal(anyhow::Error::new(err).context("database query"))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(format!("database pool: {err}").into())
+    }
+}
+
+/// One entry of a 422 `detail` list, shaped like pydantic v2's errors.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldError {
+    #[serde(rename = "type")]
+    pub kind: Cow<'static, str>,
+    pub loc: Vec<Value>,
+    pub msg: Cow<'static, str>,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    pub fn new(
+        kind: impl Into<Cow<'static, str>>,
+        loc: Vec<Value>,
+        msg: impl Into<Cow<'static, str>>,
+        input: Value,
+    ) -> Self {
+        Self { kind: kind.into(), loc, msg: msg.into(), input, ctx: None }
+    }
+    pub fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+}

@@ -1,0 +1,142 @@
+//! Boot in one place: `Application::build(Settings)` is what `main` serves and what every
+//! integration test runs (on port 0), so tests exercise exactly the production wiring.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    extract::Request,
+    http::{HeaderName, HeaderValue, StatusCode},
+    middleware,
+    routing::get,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    auth, db, diaries, health,
+    http::middleware::{json_errors, method_not_allowed, not_found, record_metrics},
+    mail::Mailer,
+    metrics, openapi,
+    redis::Redis,
+    settings::Settings,
+    state::{AppState, Inner},
+    users,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    replica_monitor: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        metrics::install();
+        let db = db::Db::new(&settings).context("database pools")?;
+        let state = AppState::new(Inner {
+            redis: Redis::new(&settings).context("redis client")?,
+            mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
+            rate_limiter: Default::default(),
+            recent_writes: Default::default(),
+            db: db.clone(),
+            settings: settings.clone(),
+        });
+        // One reading before serving, so the first requests already route correctly.
+        db::replica::check(&db, &settings).await;
+        let replica_monitor = tokio::spawn(db::replica::monitor(db, settings.clone()));
+        let listener = TcpListener::bind(&settings.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_addr))?;
+        Ok(Self { router: router(&state), listener, state, replica_monitor })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "serving");
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        self.replica_monitor.abort();
+        result.context("server")
+    }
+}
+
+pub fn router(state: &AppState) -> Router {
+    let settings = &state.settings;
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(diaries::router())
+        .route_layer(middleware::from_fn(record_metrics));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(health::router())
+        .route("/", get(root))
+        .route("/metrics", get(metrics::render))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+                .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::new())
+                .layer(middleware::from_fn(json_errors))
+                .layer(cors(&settings.cors_origins))
+                .layer(CompressionLayer::new())
+                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+                .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
+        )
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
+}
+
+async fn root() -> Json<Value> {
+    Json(json!({ "message": "DearMe API", "docs": "/api/v1/openapi.json" }))
+}
+
+/// Request ids: 128 random bits, hex.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&auth::random_token(16)).ok().map(RequestId::new)
+    }
+}

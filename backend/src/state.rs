@@ -1,0 +1,36 @@
+//! The one cheap-to-clone application state handed to every handler.
+
+use std::{ops::Deref, sync::Arc};
+
+use crate::{
+    auth::ratelimit::RateLimiter,
+    db::{Db, RecentWrites},
+    mail::Mailer,
+    redis::Redis,
+    settings::Settings,
+};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub db: Db,
+    pub redis: Redis,
+    pub mailer: Mailer,
+    pub rate_limiter: RateLimiter,
+    pub recent_writes: RecentWrites,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
