@@ -1,0 +1,286 @@
+//! Contract 4.1: registration, login, verification, reset, logout, rate limits.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_detail, json_of};
+
+fn register_body(name: &str) -> serde_json::Value {
+    json!({ "email": format!("{name}@example.com"), "username": name, "password": "password123" })
+}
+
+#[tokio::test]
+async fn register_returns_201_with_the_new_account_and_a_message() {
+    let app = TestApp::spawn().await;
+    let body =
+        json_of(app.post("/api/v1/auth/register", None, register_body("minji")).await, StatusCode::CREATED).await;
+    assert!(body["id"].as_i64().unwrap() > 0);
+    assert_eq!(body["email"], "minji@example.com");
+    assert_eq!(body["username"], "minji");
+    assert!(body["message"].as_str().unwrap().contains("회원가입"));
+    let stored: String = app.sql().await.query_one("select password_hash from users", &[]).await.unwrap().get(0);
+    assert!(stored.starts_with("$argon2id$"), "passwords are stored as Argon2id hashes");
+}
+
+#[tokio::test]
+async fn register_rejects_duplicate_email_and_username_with_400() {
+    let app = TestApp::spawn().await;
+    app.post("/api/v1/auth/register", None, register_body("minji")).await;
+    let dup_email = json!({ "email": "MINJI@example.com", "username": "other", "password": "password123" });
+    assert_detail(
+        app.post("/api/v1/auth/register", None, dup_email).await,
+        StatusCode::BAD_REQUEST,
+        "Email already registered",
+    )
+    .await;
+    let dup_name = json!({ "email": "new@example.com", "username": "minji", "password": "password123" });
+    assert_detail(
+        app.post("/api/v1/auth/register", None, dup_name).await,
+        StatusCode::BAD_REQUEST,
+        "Username already taken",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn register_validates_email_username_and_password_lengths() {
+    let app = TestApp::spawn().await;
+    let res =
+        app.post("/api/v1/auth/register", None, json!({ "email": "nope", "username": "a", "password": "short" })).await;
+    let body = json_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let locs: Vec<String> =
+        body["detail"].as_array().unwrap().iter().map(|e| e["loc"][1].as_str().unwrap().to_owned()).collect();
+    assert_eq!(locs, ["email", "username", "password"]);
+    assert_eq!(body["detail"][2]["msg"], "String should have at least 8 characters");
+}
+
+#[tokio::test]
+async fn login_checks_credentials_then_activity_then_verification() {
+    let app = TestApp::spawn().await;
+    app.post("/api/v1/auth/register", None, register_body("minji")).await;
+    let login = |password: &'static str| json!({ "email": "minji@example.com", "password": password });
+    assert_detail(
+        app.post("/api/v1/auth/login/json", None, login("wrong-pass")).await,
+        StatusCode::UNAUTHORIZED,
+        "Incorrect email or password",
+    )
+    .await;
+    let unknown = json!({ "email": "ghost@example.com", "password": "password123" });
+    assert_detail(
+        app.post("/api/v1/auth/login/json", None, unknown).await,
+        StatusCode::UNAUTHORIZED,
+        "Incorrect email or password",
+    )
+    .await;
+    assert_detail(
+        app.post("/api/v1/auth/login/json", None, login("password123")).await,
+        StatusCode::FORBIDDEN,
+        "Email not verified",
+    )
+    .await;
+    let db = app.sql().await;
+    db.execute("update users set email_verified = true, is_active = false", &[]).await.unwrap();
+    assert_detail(
+        app.post("/api/v1/auth/login/json", None, login("password123")).await,
+        StatusCode::BAD_REQUEST,
+        "Inactive user",
+    )
+    .await;
+    db.execute("update users set is_active = true", &[]).await.unwrap();
+    let token = json_of(app.post("/api/v1/auth/login/json", None, login("password123")).await, StatusCode::OK).await;
+    assert_eq!(token["token_type"], "bearer");
+    assert_eq!(token["access_token"].as_str().unwrap().split('.').count(), 3, "the frontend requires a three-part JWT");
+}
+
+#[tokio::test]
+async fn oauth2_form_login_works_and_sends_www_authenticate_on_failure() {
+    let app = TestApp::spawn().await;
+    app.user("minji").await;
+    let form = |pw: &str| {
+        app.http.post(app.url("/api/v1/auth/login")).form(&[("username", "minji@example.com"), ("password", pw)])
+    };
+    let ok = json_of(form("password123").send().await.unwrap(), StatusCode::OK).await;
+    assert!(ok["access_token"].is_string());
+    let bad = form("nope").send().await.unwrap();
+    assert_eq!(bad.headers()["www-authenticate"], "Bearer");
+    assert_detail(bad, StatusCode::UNAUTHORIZED, "Incorrect email or password").await;
+}
+
+#[tokio::test]
+async fn the_verification_link_verifies_once_and_logs_the_user_in() {
+    let app = TestApp::spawn().await;
+    app.post("/api/v1/auth/register", None, register_body("minji")).await;
+    let mail = app.state.mailer.outbox();
+    let link = &mail.last().expect("a verification mail was sent").link;
+    assert!(link.starts_with("http://localhost:5173/verify-email?token="));
+    let token = link.split("token=").nth(1).unwrap();
+    let body = json_of(app.get(&format!("/api/v1/auth/verify-email?token={token}"), None).await, StatusCode::OK).await;
+    let me = json_of(app.get("/api/v1/users/me", body["access_token"].as_str()).await, StatusCode::OK).await;
+    assert_eq!(me["email_verified"], true);
+    let again = app.get(&format!("/api/v1/auth/verify-email?token={token}"), None).await;
+    assert_detail(again, StatusCode::BAD_REQUEST, "Invalid or expired verification token").await;
+    let missing = json_of(app.get("/api/v1/auth/verify-email", None).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(missing["detail"][0]["loc"], json!(["query", "token"]));
+}
+
+#[tokio::test]
+async fn resend_verification_answers_the_same_for_strangers_and_throttles_per_minute() {
+    let app = TestApp::spawn().await;
+    app.post("/api/v1/auth/register", None, register_body("minji")).await;
+    let stranger = json_of(
+        app.post("/api/v1/auth/resend-verification", None, json!({ "email": "ghost@example.com" })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(stranger["message"].is_string());
+    // Registration just sent one, so an immediate resend is throttled.
+    let res = app.post("/api/v1/auth/resend-verification", None, json!({ "email": "minji@example.com" })).await;
+    assert_detail(res, StatusCode::TOO_MANY_REQUESTS, "Please wait before requesting another verification email").await;
+}
+
+#[tokio::test]
+async fn password_reset_changes_the_password_and_revokes_every_session() {
+    let app = TestApp::spawn().await;
+    let old_token = app.user("minji").await;
+    json_of(
+        app.post("/api/v1/auth/forgot-password", None, json!({ "email": "minji@example.com" })).await,
+        StatusCode::OK,
+    )
+    .await;
+    let again = app.post("/api/v1/auth/forgot-password", None, json!({ "email": "minji@example.com" })).await;
+    assert_detail(again, StatusCode::TOO_MANY_REQUESTS, "Please wait before requesting another password reset email")
+        .await;
+    let link = app.state.mailer.outbox().last().unwrap().link.clone();
+    assert!(link.contains("/reset-password?token="));
+    let token = link.split("token=").nth(1).unwrap();
+
+    let short = app.post("/api/v1/auth/reset-password", None, json!({ "token": token, "password": "short" })).await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    json_of(
+        app.post("/api/v1/auth/reset-password", None, json!({ "token": token, "password": "newpassword1" })).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    assert_detail(
+        app.get("/api/v1/users/me", Some(&old_token)).await,
+        StatusCode::UNAUTHORIZED,
+        "Could not validate credentials",
+    )
+    .await;
+    app.login("minji@example.com", "newpassword1").await;
+    let reused =
+        app.post("/api/v1/auth/reset-password", None, json!({ "token": token, "password": "another-one" })).await;
+    assert_detail(reused, StatusCode::BAD_REQUEST, "Invalid or expired password reset token").await;
+}
+
+#[tokio::test]
+async fn forgot_password_does_not_reveal_whether_an_account_exists() {
+    let app = TestApp::spawn().await;
+    let res = json_of(
+        app.post("/api/v1/auth/forgot-password", None, json!({ "email": "ghost@example.com" })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(res["message"].is_string());
+    assert!(app.state.mailer.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn logout_revokes_only_the_calling_session() {
+    let app = TestApp::spawn().await;
+    let first = app.user("minji").await;
+    let second = app.login("minji@example.com", "password123").await;
+    json_of(app.post("/api/v1/auth/logout", Some(&first), json!({})).await, StatusCode::OK).await;
+    assert_detail(
+        app.get("/api/v1/users/me", Some(&first)).await,
+        StatusCode::UNAUTHORIZED,
+        "Could not validate credentials",
+    )
+    .await;
+    json_of(app.get("/api/v1/users/me", Some(&second)).await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn protected_endpoints_distinguish_missing_and_invalid_credentials() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/api/v1/users/me", None).await;
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_detail(res, StatusCode::UNAUTHORIZED, "Not authenticated").await;
+    assert_detail(
+        app.get("/api/v1/users/me", Some("not.a.jwt")).await,
+        StatusCode::UNAUTHORIZED,
+        "Could not validate credentials",
+    )
+    .await;
+    let token = app.user("minji").await;
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_detail(
+        app.get("/api/v1/users/me", Some(&tampered)).await,
+        StatusCode::UNAUTHORIZED,
+        "Could not validate credentials",
+    )
+    .await;
+    let id: i64 =
+        app.sql().await.query_one("update users set is_active = false returning id", &[]).await.unwrap().get(0);
+    // The cached user still says active: deactivation is an admin write that clears the cache.
+    app.state.redis.del(&[dearme::users::cache_key(&app.state, id)]).await;
+    assert_detail(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::BAD_REQUEST, "Inactive user").await;
+}
+
+#[tokio::test]
+async fn auth_endpoints_are_rate_limited_per_real_client_address() {
+    let app = TestApp::builder().settings(|s| s.rate_limit_enabled = true).spawn().await;
+    let login = json!({ "email": "ghost@example.com", "password": "password123" });
+    let from =
+        |ip: &'static str| app.http.post(app.url("/api/v1/auth/login/json")).header("x-real-ip", ip).json(&login);
+    for _ in 0..5 {
+        assert_eq!(from("203.0.113.1").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = from("203.0.113.1").send().await.unwrap();
+    assert_detail(limited, StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please try again later.").await;
+    // Another client behind the same trusted proxy has its own budget.
+    assert_eq!(from("203.0.113.2").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_untrusted_peers_are_ignored() {
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.rate_limit_enabled = true;
+            s.trusted_proxies = vec![];
+        })
+        .spawn()
+        .await;
+    let login = json!({ "email": "ghost@example.com", "password": "password123" });
+    for i in 0..5 {
+        let res = app
+            .http
+            .post(app.url("/api/v1/auth/login/json"))
+            .header("x-real-ip", format!("203.0.113.{i}"))
+            .json(&login)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app
+        .http
+        .post(app.url("/api/v1/auth/login/json"))
+        .header("x-real-ip", "203.0.113.99")
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "spoofed X-Real-IP must not buy a fresh budget");
+}
+
+#[tokio::test]
+async fn auto_verify_lets_a_new_account_log_in_at_once() {
+    let app = TestApp::builder().settings(|s| s.auto_verify_email = true).spawn().await;
+    app.post("/api/v1/auth/register", None, register_body("minji")).await;
+    app.login("minji@example.com", "password123").await;
+    assert!(app.state.mailer.outbox().is_empty(), "no verification mail when accounts are auto-verified");
+}

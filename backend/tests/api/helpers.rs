@@ -1,0 +1,307 @@
+//! Test harness: every test boots the real application (port 0) against the real stack that
+//! `scripts/test` starts (Postgres primary + replica, two PgBouncers, Redis), in a database of
+//! its own cloned from a migrated template.
+//!
+//! Tests that stop or pause the replica take an exclusive cross-process lock; every other test
+//! holds it shared for its lifetime, so those disruptions never overlap another test.
+
+use std::{sync::OnceLock, time::Duration};
+
+use dearme::{
+    settings::{Secret, Settings},
+    startup::Application,
+    state::AppState,
+};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio_postgres::{Client, NoTls};
+
+const TEMPLATE: &str = "dearme_template";
+/// Advisory lock key: shared by ordinary tests, exclusive for replica disruptions.
+const DISRUPTION_LOCK: i64 = 7_331;
+
+pub fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test (it starts the stack)"))
+}
+
+/// A superuser connection (unix socket) to the primary or the replica.
+pub async fn admin(replica: bool) -> Client {
+    let url = env(if replica { "DATABASE_REPLICA_ADMIN_URL" } else { "DATABASE_ADMIN_URL" });
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.expect("admin connection");
+    tokio::spawn(conn);
+    client
+}
+
+pub fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("url has a database");
+    format!("{base}/{db}")
+}
+
+/// Creates (once, under a lock, for all test processes) the migrated template database, keyed by
+/// a hash of the migrations so a changed migration rebuilds it.
+async fn ensure_template(admin: &Client) {
+    let migrations = migrations_fingerprint();
+    admin.batch_execute("select pg_advisory_lock(7330)").await.unwrap();
+    let current: Option<String> = admin
+        .query_opt("select shobj_description(oid, 'pg_database') from pg_database where datname = $1", &[&TEMPLATE])
+        .await
+        .unwrap()
+        .and_then(|r| r.get(0));
+    if current.as_deref() != Some(migrations.as_str()) {
+        admin.batch_execute(&format!("drop database if exists {TEMPLATE} with (force)")).await.unwrap();
+        admin.batch_execute(&format!("create database {TEMPLATE} owner dearme")).await.unwrap();
+        let direct = with_db(&env("DATABASE_DIRECT_URL"), TEMPLATE);
+        dearme::db::migrate::run(&direct).await.expect("migrations apply to a fresh database");
+        admin.batch_execute(&format!("comment on database {TEMPLATE} is '{migrations}'")).await.unwrap();
+    }
+    admin.batch_execute("select pg_advisory_unlock(7330)").await.unwrap();
+}
+
+fn migrations_fingerprint() -> String {
+    use std::hash::{Hash, Hasher};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for path in entries {
+        path.file_name().hash(&mut hasher);
+        std::fs::read(&path).unwrap().hash(&mut hasher);
+    }
+    format!("{:x}", hasher.finish())
+}
+
+fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            dearme::telemetry::init(false);
+        }
+    });
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub db_name: String,
+    pub settings: Settings,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    /// Holds the disruption lock (shared or exclusive) until the test ends.
+    _lock: Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+type SettingsTweak = Box<dyn FnOnce(&mut Settings)>;
+
+pub struct TestAppBuilder {
+    exclusive: bool,
+    tweak: Vec<SettingsTweak>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder { exclusive: false, tweak: Vec::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.send(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.send(reqwest::Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.send(reqwest::Method::DELETE, path, token, None).await
+    }
+
+    /// A direct connection to this test's database on the primary (to arrange or inspect state).
+    pub async fn sql(&self) -> Client {
+        let (client, conn) =
+            tokio_postgres::connect(&with_db(&env("DATABASE_DIRECT_URL"), &self.db_name), NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Registers a verified account and logs it in; returns its token.
+    pub async fn user(&self, name: &str) -> String {
+        let email = format!("{name}@example.com");
+        let res = self
+            .post("/api/v1/auth/register", None, json!({ "email": email, "username": name, "password": "password123" }))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {name}: {}", res.text().await.unwrap());
+        self.sql().await.execute("update users set email_verified = true where username = $1", &[&name]).await.unwrap();
+        self.login(&email, "password123").await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let res = self.post("/api/v1/auth/login/json", None, json!({ "email": email, "password": password })).await;
+        assert_eq!(res.status(), StatusCode::OK, "login {email}");
+        let body: Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Writes a diary `days_ago` days before today (UTC) and returns it.
+    pub async fn diary(&self, token: &str, days_ago: i64, mood: Option<&str>) -> Value {
+        let date = (chrono::Utc::now().date_naive() - chrono::Duration::days(days_ago)).to_string();
+        let res = self
+            .post("/api/v1/diaries", Some(token), json!({ "title": "하루", "content": "오늘은 좋은 날", "mood": mood, "weather": "sunny", "diary_date": date }))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    /// Waits until the replica has replayed everything the primary has written so far.
+    pub async fn wait_for_replica(&self) {
+        let primary = admin(false).await;
+        let replica = admin(true).await;
+        let lsn: String = primary.query_one("select pg_current_wal_insert_lsn()::text", &[]).await.unwrap().get(0);
+        for _ in 0..200 {
+            let caught_up: bool =
+                replica.query_one("select pg_last_wal_replay_lsn() >= $1::text::pg_lsn", &[&lsn]).await.unwrap().get(0);
+            if caught_up {
+                // And the app has seen it (its monitor polls).
+                tokio::time::sleep(self.settings.replica_check_interval * 2).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("replica did not catch up");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestAppBuilder {
+    /// Runs alone: no other test runs while this one holds the lock (it pauses or stops the replica).
+    pub fn exclusive(mut self) -> Self {
+        self.exclusive = true;
+        self
+    }
+
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.tweak.push(Box::new(f));
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        init_tracing();
+        let admin_conn = admin(false).await;
+        let lock = if self.exclusive { "pg_advisory_lock" } else { "pg_advisory_lock_shared" };
+        admin_conn.batch_execute(&format!("select {lock}({DISRUPTION_LOCK})")).await.unwrap();
+        ensure_template(&admin_conn).await;
+        let db_name = format!("t_{}", dearme::auth::random_token(8));
+        admin_conn.batch_execute(&format!("create database {db_name} template {TEMPLATE} owner dearme")).await.unwrap();
+        wait_for_database_on_replica(&db_name).await;
+
+        let mut settings = Settings {
+            listen_addr: "127.0.0.1:0".into(),
+            database_url: Secret::new(with_db(&env("DATABASE_URL"), &db_name)),
+            database_read_url: Secret::new(with_db(&env("DATABASE_READ_URL"), &db_name)),
+            database_direct_url: Secret::new(with_db(&env("DATABASE_DIRECT_URL"), &db_name)),
+            db_pool_size: 8,
+            db_connect_timeout: Duration::from_secs(2),
+            db_query_timeout: Duration::from_secs(3),
+            replica_max_lag_bytes: 16 * 1024 * 1024,
+            replica_max_lag: Duration::from_secs(30),
+            replica_check_interval: Duration::from_millis(50),
+            redis_url: Secret::new(env("REDIS_URL")),
+            redis_prefix: format!("test:{db_name}"),
+            redis_timeout: Duration::from_millis(250),
+            jwt_secret: Secret::new("test-secret-that-is-long-enough-0123456789"),
+            session_ttl: Duration::from_secs(24 * 3600),
+            request_timeout: Duration::from_secs(10),
+            body_limit_bytes: 64 * 1024,
+            cors_origins: vec!["http://localhost:5173".into()],
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            rate_limit_enabled: false,
+            frontend_url: "http://localhost:5173".into(),
+            smtp: None,
+            auto_verify_email: false,
+            log_json: false,
+        };
+        for tweak in self.tweak {
+            tweak(&mut settings);
+        }
+        let app = Application::build(settings.clone()).await.expect("app builds");
+        let addr = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            db_name,
+            settings,
+            state,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            _lock: admin_conn,
+            shutdown: Some(tx),
+        }
+    }
+}
+
+async fn wait_for_database_on_replica(db_name: &str) {
+    let replica = admin(true).await;
+    for _ in 0..400 {
+        if replica.query_opt("select 1 from pg_database where datname = $1", &[&db_name]).await.unwrap().is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("database {db_name} did not reach the replica");
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn json_of(res: Response, status: StatusCode) -> Value {
+    let actual = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(actual, status, "body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts a business error: status and the exact `detail` string.
+pub async fn assert_detail(res: Response, status: StatusCode, detail: &str) {
+    let body = json_of(res, status).await;
+    assert_eq!(body["detail"], detail, "body: {body}");
+}

@@ -1,0 +1,103 @@
+//! Framework-level behaviour the contract pins down (1.3): unknown routes, wrong methods,
+//! malformed and oversize bodies, plus request ids and CORS.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_detail, json_of};
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_get_json_errors() {
+    let app = TestApp::spawn().await;
+    assert_detail(app.get("/api/v1/nope", None).await, StatusCode::NOT_FOUND, "Not Found").await;
+    assert_detail(app.get("/nope", None).await, StatusCode::NOT_FOUND, "Not Found").await;
+    assert_detail(
+        app.send(reqwest::Method::PUT, "/api/v1/diaries", None, None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_422_json_invalid() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let res = app
+        .http
+        .post(app.url("/api/v1/diaries"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .unwrap();
+    let body = json_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["type"], "json_invalid");
+    assert_eq!(body["detail"][0]["loc"][0], "body");
+    let res = app.post("/api/v1/diaries", Some(&token), json!([1, 2])).await;
+    let body = json_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["type"], "model_attributes_type");
+}
+
+#[tokio::test]
+async fn oversize_bodies_are_rejected_with_413_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let huge = "가".repeat(100_000);
+    let res = app
+        .post(
+            "/api/v1/diaries",
+            Some(&token),
+            json!({ "title": "t", "content": huge, "diary_date": chrono::Utc::now().date_naive() }),
+        )
+        .await;
+    assert_detail(res, StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").await;
+    let count: i64 = app.sql().await.query_one("select count(*) from diaries", &[]).await.unwrap().get(0);
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/health", None).await;
+    assert_eq!(res.headers()["x-request-id"].len(), 32);
+    let res = app.http.get(app.url("/health")).header("x-request-id", "trace-me-123").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+}
+
+#[tokio::test]
+async fn cors_allows_the_frontend_origin_with_credentials() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/diaries"))
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:5173");
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    let res = app.http.get(app.url("/health")).header("origin", "http://evil.example").send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn json_responses_are_compressed_when_the_client_asks() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    for days_ago in 0..4 {
+        app.diary(&token, days_ago, Some("happy")).await;
+    }
+    let res = app
+        .http
+        .get(app.url("/api/v1/diaries"))
+        .bearer_auth(&token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+}
