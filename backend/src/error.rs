@@ -16,6 +16,7 @@ use axum::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -127,14 +128,19 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 }
 
 /// One entry of a 422 `detail` list, shaped like pydantic v2's errors.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct FieldError {
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: Cow<'static, str>,
+    #[schema(value_type = Vec<Object>)]
     pub loc: Vec<Value>,
+    #[schema(value_type = String)]
     pub msg: Cow<'static, str>,
+    #[schema(value_type = Object)]
     pub input: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub ctx: Option<Value>,
 }
 

@@ -1,8 +1,56 @@
-//! The OpenAPI document, served at `/api/v1/openapi.json`.
+//! The OpenAPI document of every endpoint, generated from the handlers' annotations and served
+//! at `/api/v1/openapi.json`.
 
 use axum::Json;
-use serde_json::Value;
+use serde::Serialize;
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
 
-pub async fn document() -> Json<Value> {
-    Json(serde_json::json!({}))
+use crate::error::FieldError;
+
+/// A business error: `{"detail": "<exact string from the contract>"}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+/// A validation error: `{"detail": [{type, loc, msg, input, ctx?}]}` (pydantic's shape).
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "DearMe API", version = "1.0.0", description = "AI diary backend; wire-compatible with the DearMe frontend."),
+    paths(
+        crate::auth::register, crate::auth::login_json, crate::auth::login_form, crate::auth::verify_email,
+        crate::auth::resend_verification, crate::auth::forgot_password, crate::auth::reset_password, crate::auth::logout,
+        crate::users::get_me, crate::users::update_me, crate::users::search_users, crate::users::get_user,
+        crate::diaries::create_diary, crate::diaries::list_diaries, crate::diaries::count_diaries,
+        crate::diaries::insights::get_stats, crate::diaries::insights::get_calendar,
+        crate::diaries::insights::get_weekly_insight, crate::diaries::insights::get_prompt_suggestions,
+        crate::diaries::get_diary, crate::diaries::update_diary, crate::diaries::delete_diary,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "users"), (name = "diaries")),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }

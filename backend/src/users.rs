@@ -8,6 +8,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, types::Type};
+use utoipa::ToSchema;
 
 use crate::{
     auth::session::{AuthUser, record_write},
@@ -26,7 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/{user_id}", get(get_user))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -83,10 +84,12 @@ pub async fn cache_user(state: &AppState, user: &User) {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = User), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 async fn get_me(auth: AuthUser) -> Json<User> {
     Json(auth.user)
 }
 
+#[utoipa::path(get, path = "/api/v1/users/search/{username}", tag = "users", security(("bearer" = [])), params(("username" = String, Path, description = "Substring to look for")), responses((status = 200, body = Vec<User>), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 async fn search_users(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -102,6 +105,7 @@ async fn search_users(
     Ok(Json(rows.iter().map(|r| User::from_row(r).public()).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])), params(("user_id" = i64, Path)), responses((status = 200, body = User), (status = 404, description = "User not found", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn get_user(State(state): State<AppState>, auth: AuthUser, IdPath(user_id): IdPath) -> ApiResult<Json<User>> {
     if user_id == auth.id() {
         return Ok(Json(auth.user));
@@ -114,7 +118,7 @@ async fn get_user(State(state): State<AppState>, auth: AuthUser, IdPath(user_id)
     Ok(Json(User::from_row(&row).public()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateMe {
     username: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -122,7 +126,7 @@ struct UpdateMe {
     rag_context_level: Option<RagContextLevel>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum RagContextLevel {
     Minimal,
@@ -147,6 +151,7 @@ impl Validate for UpdateMe {
 }
 
 /// Unlike the original (which dropped it), `rag_context_level` is saved.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMe, responses((status = 200, body = User), (status = 400, description = "Username already taken", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn update_me(State(state): State<AppState>, auth: AuthUser, Body(body): Body<UpdateMe>) -> ApiResult<Json<User>> {
     let mut db = state.db.writer().await?;
     let sql = format!(

@@ -12,10 +12,10 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{Duration, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::Type;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     db::Conn,
@@ -52,7 +52,44 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    id: i64,
+    email: String,
+    username: String,
+    message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Token {
+    access_token: String,
+    /// Always `bearer`.
+    token_type: String,
+}
+
+impl Token {
+    fn bearer(access_token: String) -> Self {
+        Self { access_token, token_type: "bearer".into() }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    message: String,
+    access_token: String,
+    token_type: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    message: String,
+}
+
+fn message(text: &str) -> Json<Message> {
+    Json(Message { message: text.into() })
+}
+
+#[derive(Deserialize, ToSchema)]
 struct Register {
     email: String,
     username: String,
@@ -67,11 +104,12 @@ impl Validate for Register {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Register, responses((status = 201, body = Registered), (status = 400, description = "Email already registered | Username already taken", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody), (status = 429, description = "Too many requests", body = crate::openapi::ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     ip: ClientIp,
     Body(body): Body<Register>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Registered>)> {
     rate_limit(&state, "register", 3, &ip).await?;
     let hash = password::hash(body.password).await?;
     let verified = state.settings.auto_verify_email;
@@ -97,11 +135,11 @@ async fn register(
     };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "email": body.email, "username": body.username, "message": message })),
+        Json(Registered { id, email: body.email, username: body.username, message: message.into() }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginJson {
     email: String,
     password: String,
@@ -114,7 +152,7 @@ impl Validate for LoginJson {
 }
 
 /// OAuth2's password form: `username` carries the e-mail.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginForm {
     username: String,
     password: String,
@@ -124,26 +162,28 @@ impl Validate for LoginForm {
     fn validate(&self, _: &mut Violations) {}
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login/json", tag = "auth", request_body = LoginJson, responses((status = 200, body = Token), (status = 401, description = "Incorrect email or password", body = crate::openapi::ErrorBody), (status = 400, description = "Inactive user", body = crate::openapi::ErrorBody), (status = 403, description = "Email not verified", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody), (status = 429, description = "Too many requests", body = crate::openapi::ErrorBody)))]
 async fn login_json(
     State(state): State<AppState>,
     ip: ClientIp,
     Body(body): Body<LoginJson>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Token>> {
     rate_limit(&state, "login", 5, &ip).await?;
     login(&state, &body.email, body.password).await
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = Token), (status = 401, description = "Incorrect email or password", body = crate::openapi::ErrorBody), (status = 400, description = "Inactive user", body = crate::openapi::ErrorBody), (status = 403, description = "Email not verified", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody), (status = 429, description = "Too many requests", body = crate::openapi::ErrorBody)))]
 async fn login_form(
     State(state): State<AppState>,
     ip: ClientIp,
     Form(body): Form<LoginForm>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Token>> {
     rate_limit(&state, "login", 5, &ip).await?;
     login(&state, &body.username, body.password).await
 }
 
 /// Check order (contract): credentials, then active, then verified.
-async fn login(state: &AppState, email: &str, password: String) -> ApiResult<Json<Value>> {
+async fn login(state: &AppState, email: &str, password: String) -> ApiResult<Json<Token>> {
     let mut db = state.db.writer().await?;
     let row = db
         .query_opt(
@@ -163,10 +203,10 @@ async fn login(state: &AppState, email: &str, password: String) -> ApiResult<Jso
         return Err(ApiError::forbidden("Email not verified"));
     }
     let token = session::create(state, &mut db, row.get("id")).await?;
-    Ok(Json(json!({ "access_token": token, "token_type": "bearer" })))
+    Ok(Json(Token::bearer(token)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct TokenQuery {
     token: String,
 }
@@ -175,10 +215,11 @@ impl Validate for TokenQuery {
     fn validate(&self, _: &mut Violations) {}
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth", params(TokenQuery), responses((status = 200, body = Verified), (status = 400, description = "Invalid or expired verification token", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn verify_email(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<TokenQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Verified>> {
     let mut db = state.db.writer().await?;
     let user_id = consume_token(&mut db, &q.token, Purpose::Verify)
         .await?
@@ -187,10 +228,14 @@ async fn verify_email(
         .await?;
     state.redis.del(&[crate::users::cache_key(&state, user_id)]).await;
     let token = session::create(&state, &mut db, user_id).await?;
-    Ok(Json(json!({ "message": "이메일 인증이 완료되었습니다.", "access_token": token, "token_type": "bearer" })))
+    Ok(Json(Verified {
+        message: "이메일 인증이 완료되었습니다.".into(),
+        access_token: token,
+        token_type: "bearer".into(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EmailOnly {
     email: String,
 }
@@ -201,11 +246,12 @@ impl Validate for EmailOnly {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/resend-verification", tag = "auth", request_body = EmailOnly, responses((status = 200, body = Message), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody), (status = 429, description = "Please wait before requesting another verification email", body = crate::openapi::ErrorBody)))]
 async fn resend_verification(
     State(state): State<AppState>,
     ip: ClientIp,
     Body(body): Body<EmailOnly>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Message>> {
     rate_limit(&state, "resend-verification", 3, &ip).await?;
     let mut db = state.db.writer().await?;
     let row = db
@@ -217,14 +263,15 @@ async fn resend_verification(
     if let Some(row) = row {
         send_token(&state, &mut db, row.get("id"), row.get("email"), Purpose::Verify).await?;
     }
-    Ok(Json(json!({ "message": "인증 이메일이 발송되었습니다. 이메일을 확인해주세요." })))
+    Ok(message("인증 이메일이 발송되었습니다. 이메일을 확인해주세요."))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = EmailOnly, responses((status = 200, body = Message), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody), (status = 429, description = "Please wait before requesting another password reset email", body = crate::openapi::ErrorBody)))]
 async fn forgot_password(
     State(state): State<AppState>,
     ip: ClientIp,
     Body(body): Body<EmailOnly>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Message>> {
     rate_limit(&state, "forgot-password", 5, &ip).await?;
     let mut db = state.db.writer().await?;
     let row = db
@@ -236,10 +283,10 @@ async fn forgot_password(
     if let Some(row) = row {
         send_token(&state, &mut db, row.get("id"), row.get("email"), Purpose::Reset).await?;
     }
-    Ok(Json(json!({ "message": "비밀번호 재설정 이메일이 발송되었습니다. 이메일을 확인해주세요." })))
+    Ok(message("비밀번호 재설정 이메일이 발송되었습니다. 이메일을 확인해주세요."))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResetPassword {
     token: String,
     password: String,
@@ -252,11 +299,12 @@ impl Validate for ResetPassword {
 }
 
 /// Sets the new password and revokes every session of the account.
+#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", request_body = ResetPassword, responses((status = 200, body = Message), (status = 400, description = "Invalid or expired password reset token", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody), (status = 429, description = "Too many requests", body = crate::openapi::ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     ip: ClientIp,
     Body(body): Body<ResetPassword>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Message>> {
     rate_limit(&state, "reset-password", 5, &ip).await?;
     let hash = password::hash(body.password).await?;
     let mut db = state.db.writer().await?;
@@ -269,14 +317,15 @@ async fn reset_password(
     )
     .await?;
     session::revoke(&state, &mut db, user_id, None).await?;
-    Ok(Json(json!({ "message": "비밀번호가 재설정되었습니다. 새 비밀번호로 로그인해주세요." })))
+    Ok(message("비밀번호가 재설정되었습니다. 새 비밀번호로 로그인해주세요."))
 }
 
 /// Added endpoint: revokes the calling session.
-async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Message), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Message>> {
     let mut db = state.db.writer().await?;
     session::revoke(&state, &mut db, auth.id(), Some(&auth.session_id)).await?;
-    Ok(Json(json!({ "message": "Logged out" })))
+    Ok(message("Logged out"))
 }
 
 #[derive(Clone, Copy)]

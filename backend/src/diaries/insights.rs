@@ -3,9 +3,11 @@
 
 use axum::{Json, extract::State};
 use chrono::{Datelike, Duration, NaiveDate};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use tokio_postgres::types::Type;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::session::AuthUser,
@@ -40,7 +42,20 @@ const STATS_SQL: &str = "\
         (select min(diary_date) from d) as first_day, \
         (select max(diary_date) from d) as last_day";
 
-pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    total_count: i64,
+    current_streak: i64,
+    longest_streak: i64,
+    /// Diaries per mood (only diaries with a mood).
+    mood_distribution: BTreeMap<String, i64>,
+    /// Diaries per `YYYY-MM`, the latest 12 months that have any.
+    monthly_count: BTreeMap<String, i64>,
+    weekly_average: f64,
+}
+
+#[utoipa::path(get, path = "/api/v1/diaries/stats", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = Stats), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Stats>> {
     let mut db = state.db.reader(auth.min_lsn).await?;
     let row = db.query_one(STATS_SQL, &[(&auth.id(), Type::INT8), (&today(), Type::DATE)]).await?;
     let total: i64 = row.get("total");
@@ -53,16 +68,14 @@ pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResu
         }
         _ => 0.0,
     };
-    let moods: Value = serde_json::from_str(row.get("moods")).map_err(anyhow::Error::from)?;
-    let monthly: Value = serde_json::from_str(row.get("monthly")).map_err(anyhow::Error::from)?;
-    Ok(Json(json!({
-        "total_count": total,
-        "current_streak": row.get::<_, i64>("current"),
-        "longest_streak": row.get::<_, i64>("longest"),
-        "mood_distribution": moods,
-        "monthly_count": monthly,
-        "weekly_average": weekly_average,
-    })))
+    Ok(Json(Stats {
+        total_count: total,
+        current_streak: row.get("current"),
+        longest_streak: row.get("longest"),
+        mood_distribution: serde_json::from_str(row.get("moods")).map_err(anyhow::Error::from)?,
+        monthly_count: serde_json::from_str(row.get("monthly")).map_err(anyhow::Error::from)?,
+        weekly_average,
+    }))
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -70,7 +83,21 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct Calendar {
+    items: Vec<CalendarDay>,
+    year: i64,
+    month: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CalendarDay {
+    diary_date: NaiveDate,
+    mood: Option<String>,
+    diary_id: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
 pub struct CalendarQuery {
     year: i64,
     month: i64,
@@ -83,11 +110,12 @@ impl Validate for CalendarQuery {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/diaries/calendar", tag = "diaries", security(("bearer" = [])), params(CalendarQuery), responses((status = 200, body = Calendar), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 pub async fn get_calendar(
     State(state): State<AppState>,
     auth: AuthUser,
     QueryParams(q): QueryParams<CalendarQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Calendar>> {
     // Validated ranges make both dates exist.
     let start = NaiveDate::from_ymd_opt(q.year as i32, q.month as u32, 1).expect("validated year/month");
     let end = if q.month == 12 {
@@ -103,11 +131,9 @@ pub async fn get_calendar(
             &[(&auth.id(), Type::INT8), (&start, Type::DATE), (&end, Type::DATE)],
         )
         .await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| json!({ "diary_date": r.get::<_, NaiveDate>(0), "mood": r.get::<_, Option<String>>(1), "diary_id": r.get::<_, i64>(2) }))
-        .collect();
-    Ok(Json(json!({ "items": items, "year": q.year, "month": q.month })))
+    let items: Vec<CalendarDay> =
+        rows.iter().map(|r| CalendarDay { diary_date: r.get(0), mood: r.get(1), diary_id: r.get(2) }).collect();
+    Ok(Json(Calendar { items, year: q.year, month: q.month }))
 }
 
 /// This week is Monday..today; last week is the Monday..Sunday before.
@@ -129,7 +155,19 @@ const WEEKLY_SQL: &str = "\
            group by grp) islands where last_day >= $5::date - 1) as current_streak \
     from d";
 
-pub async fn get_weekly_insight(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[derive(Serialize, ToSchema)]
+pub struct WeeklyInsight {
+    diary_count: i64,
+    positive_ratio: f64,
+    positive_ratio_change: Option<f64>,
+    current_streak: i64,
+    ai_summary: Option<String>,
+    last_diary_date: Option<NaiveDate>,
+    dominant_mood: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/diaries/weekly-insight", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = WeeklyInsight), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+pub async fn get_weekly_insight(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<WeeklyInsight>> {
     let today = today();
     let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
     let last_monday = monday - Duration::days(7);
@@ -154,23 +192,38 @@ pub async fn get_weekly_insight(State(state): State<AppState>, auth: AuthUser) -
     let last_count: i64 = row.get("last_count");
     let change =
         (last_count > 0).then(|| round(this_ratio - ratio(row.get("last_positive"), row.get("last_moods")), 2));
-    Ok(Json(json!({
-        "diary_count": row.get::<_, i64>("this_count"),
-        "positive_ratio": this_ratio,
-        "positive_ratio_change": change,
-        "current_streak": row.get::<_, i64>("current_streak"),
+    Ok(Json(WeeklyInsight {
+        diary_count: row.get("this_count"),
+        positive_ratio: this_ratio,
+        positive_ratio_change: change,
+        current_streak: row.get("current_streak"),
         // Written by the background worker once it exists; the contract's fallback meanwhile.
-        "ai_summary": Value::Null,
-        "last_diary_date": row.get::<_, Option<NaiveDate>>("last_day"),
-        "dominant_mood": row.get::<_, Option<String>>("dominant_mood"),
-    })))
+        ai_summary: None,
+        last_diary_date: row.get("last_day"),
+        dominant_mood: row.get("dominant_mood"),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Prompts {
+    prompts: Vec<Prompt>,
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct Prompt {
+    title: String,
+    description: String,
 }
 
 /// The contract's fallback prompts (LLM-written ones arrive with the worker).
-pub async fn get_prompt_suggestions(_auth: AuthUser) -> Json<Value> {
-    Json(json!({ "prompts": [
-        { "title": "오늘 감사했던 순간", "description": "오늘 하루 중 감사함을 느꼈던 작은 순간을 떠올려 적어보세요." },
-        { "title": "나를 웃게 한 일", "description": "오늘 나를 미소 짓게 만든 사람이나 일이 있었나요?" },
-        { "title": "내일의 나에게", "description": "내일의 나에게 전하고 싶은 응원의 한마디를 남겨보세요." },
-    ]}))
+#[utoipa::path(get, path = "/api/v1/diaries/prompt-suggestions", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = Prompts), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+pub async fn get_prompt_suggestions(_auth: AuthUser) -> Json<Prompts> {
+    let prompt = |title: &str, description: &str| Prompt { title: title.into(), description: description.into() };
+    Json(Prompts {
+        prompts: vec![
+            prompt("오늘 감사했던 순간", "오늘 하루 중 감사함을 느꼈던 작은 순간을 떠올려 적어보세요."),
+            prompt("나를 웃게 한 일", "오늘 나를 미소 짓게 만든 사람이나 일이 있었나요?"),
+            prompt("내일의 나에게", "내일의 나에게 전하고 싶은 응원의 한마디를 남겨보세요."),
+        ],
+    })
 }

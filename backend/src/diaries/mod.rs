@@ -1,13 +1,13 @@
 //! Diaries: one per user per date, written within today-3..today (UTC), owner-scoped (contract
 //! 4.3). Another user's diary is indistinguishable from a missing one (404).
 
-mod insights;
+pub(crate) mod insights;
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio_postgres::{Row, types::Type};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::session::{AuthUser, record_write},
@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/diaries/{diary_id}", get(get_diary).patch(update_diary).delete(delete_diary))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Diary {
     id: i64,
     user_id: i64,
@@ -64,7 +64,7 @@ impl Diary {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateDiary {
     title: String,
     content: String,
@@ -93,6 +93,7 @@ const MILESTONES_SQL: &str = "\
     where (select count(*) from diaries where user_id = $1) >= m.n \
     on conflict (user_id, type) where type like 'milestone\\_%' do nothing";
 
+#[utoipa::path(post, path = "/api/v1/diaries", tag = "diaries", security(("bearer" = [])), request_body = CreateDiary, responses((status = 201, body = Diary), (status = 400, description = "Cannot write diary for future dates | Cannot write diary for dates older than 3 days | Diary already exists for this date", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn create_diary(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -131,7 +132,20 @@ async fn create_diary(
     Ok((StatusCode::CREATED, Json(diary)))
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct DiaryPage {
+    items: Vec<Diary>,
+    total: i64,
+    page: i64,
+    per_page: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Count {
+    count: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
 struct ListQuery {
     #[serde(default = "one")]
     page: i64,
@@ -156,11 +170,12 @@ impl Validate for ListQuery {
 
 /// One round trip: the page and the total (a window count) together; only a page past the end
 /// needs a separate count.
+#[utoipa::path(get, path = "/api/v1/diaries", tag = "diaries", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = DiaryPage), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn list_diaries(
     State(state): State<AppState>,
     auth: AuthUser,
     QueryParams(q): QueryParams<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DiaryPage>> {
     let mut db = state.db.reader(auth.min_lsn).await?;
     let offset = (q.page - 1).saturating_mul(q.per_page);
     let rows = db
@@ -185,15 +200,17 @@ async fn list_diaries(
         None => 0,
     };
     let items: Vec<Diary> = rows.iter().map(Diary::from_row).collect();
-    Ok(Json(json!({ "items": items, "total": total, "page": q.page, "per_page": q.per_page })))
+    Ok(Json(DiaryPage { items, total, page: q.page, per_page: q.per_page }))
 }
 
-async fn count_diaries(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/api/v1/diaries/count", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = Count), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+async fn count_diaries(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Count>> {
     let mut db = state.db.reader(auth.min_lsn).await?;
     let row = db.query_one("select count(*) from diaries where user_id = $1", &[(&auth.id(), Type::INT8)]).await?;
-    Ok(Json(json!({ "count": row.get::<_, i64>(0) })))
+    Ok(Json(Count { count: row.get(0) }))
 }
 
+#[utoipa::path(get, path = "/api/v1/diaries/{diary_id}", tag = "diaries", security(("bearer" = [])), params(("diary_id" = i64, Path)), responses((status = 200, body = Diary), (status = 404, description = "Diary not found", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn get_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id): IdPath) -> ApiResult<Json<Diary>> {
     let mut db = state.db.reader(auth.min_lsn).await?;
     let row = db
@@ -206,7 +223,7 @@ async fn get_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id): Id
     Ok(Json(Diary::from_row(&row)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateDiary {
     title: Option<String>,
     content: Option<String>,
@@ -226,6 +243,7 @@ impl Validate for UpdateDiary {
 }
 
 /// Partial update: absent fields are kept, an explicit `null` clears mood or weather.
+#[utoipa::path(patch, path = "/api/v1/diaries/{diary_id}", tag = "diaries", security(("bearer" = [])), params(("diary_id" = i64, Path)), request_body = UpdateDiary, responses((status = 200, body = Diary), (status = 404, description = "Diary not found", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn update_diary(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -259,6 +277,7 @@ async fn update_diary(
     Ok(Json(Diary::from_row(&row)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/diaries/{diary_id}", tag = "diaries", security(("bearer" = [])), params(("diary_id" = i64, Path)), responses((status = 204), (status = 404, description = "Diary not found", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn delete_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
     let mut db = state.db.writer().await?;
     let deleted = db
