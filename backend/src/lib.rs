@@ -2,9 +2,11 @@
 //! that `main` and the integration tests both drive.
 
 pub mod auth;
+pub mod cache;
 pub mod db;
 pub mod diaries;
 pub mod error;
+pub mod friends;
 pub mod health;
 pub mod http;
 pub mod mail;
@@ -14,6 +16,7 @@ pub mod redis;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod time;
 pub mod users;

@@ -127,6 +127,48 @@ impl Redis {
         self.run("set", |mut c| async move { c.set_ex::<_, _, ()>(key, value, secs).await }).await.is_some()
     }
 
+    /// `None` when Redis is unavailable; `Some(None)` when the key is absent.
+    pub async fn get(&self, key: &str) -> Option<Option<String>> {
+        self.run("get", |mut c| async move { c.get::<_, Option<String>>(key).await }).await
+    }
+
+    /// A lease: `Some(true)` if taken, `Some(false)` if someone holds it, `None` if Redis is down.
+    pub async fn set_nx_px(&self, key: &str, token: &str, ttl: Duration) -> Option<bool> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run("set", |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ms)
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await
+        .map(|reply| reply.is_some())
+    }
+
+    /// Stores `value` only while `lease_key` still holds `token`, then releases the lease.
+    pub async fn fill_if_leased(&self, key: &str, lease_key: &str, token: &str, value: &str, ttl: Duration) -> bool {
+        const SCRIPT: &str = "if redis.call('GET', KEYS[2]) == ARGV[1] then \
+                                redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) redis.call('DEL', KEYS[2]) return 1 \
+                              end return 0";
+        let secs = ttl.as_secs().max(1);
+        self.run("fill", |mut c| async move {
+            redis::Script::new(SCRIPT)
+                .key(key)
+                .key(lease_key)
+                .arg(token)
+                .arg(value)
+                .arg(secs)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+            == Some(1)
+    }
+
     /// Sets a key only if it does not exist (a refill must not overwrite a tombstone).
     pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> bool {
         let secs = ttl.as_secs().max(1);

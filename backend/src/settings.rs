@@ -58,6 +58,9 @@ pub struct Settings {
     /// Development only: new accounts are marked verified at registration.
     pub auto_verify_email: bool,
     pub log_json: bool,
+    /// Cache-aside reads through Redis (off: every read computes from Postgres).
+    pub cache_enabled: bool,
+    pub cache_ttls: crate::cache::CacheTtls,
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +118,12 @@ impl Settings {
             smtp,
             auto_verify_email: parse_or("AUTO_VERIFY_EMAIL", false)?,
             log_json: optional("LOG_FORMAT").is_some_and(|f| f == "json"),
+            cache_enabled: parse_or("CACHE_ENABLED", true)?,
+            cache_ttls: crate::cache::CacheTtls {
+                persona: Duration::from_secs(parse_or("CACHE_TTL_PERSONA_SECS", 3600)?),
+                stats: Duration::from_secs(parse_or("CACHE_TTL_STATS_SECS", 600)?),
+                friends: Duration::from_secs(parse_or("CACHE_TTL_FRIENDS_SECS", 300)?),
+            },
         })
     }
 }

@@ -26,14 +26,14 @@ use tower_http::{
 };
 
 use crate::{
-    auth, db, diaries, health,
+    auth, db, diaries, friends, health,
     http::middleware::{json_errors, method_not_allowed, not_found, record_metrics},
     mail::Mailer,
     metrics, openapi,
     redis::Redis,
     settings::Settings,
     state::{AppState, Inner},
-    users,
+    subscriptions, users,
 };
 
 pub struct Application {
@@ -52,6 +52,7 @@ impl Application {
             mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
             rate_limiter: Default::default(),
             recent_writes: Default::default(),
+            single_flight: Default::default(),
             db: db.clone(),
             settings: settings.clone(),
         });
@@ -88,6 +89,8 @@ pub fn router(state: &AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(diaries::router())
+        .merge(friends::router())
+        .merge(subscriptions::router())
         .route_layer(middleware::from_fn(record_metrics));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

@@ -4,6 +4,7 @@ use std::{ops::Deref, sync::Arc};
 
 use crate::{
     auth::ratelimit::RateLimiter,
+    cache::SingleFlight,
     db::{Db, RecentWrites},
     mail::Mailer,
     redis::Redis,
@@ -20,6 +21,7 @@ pub struct Inner {
     pub mailer: Mailer,
     pub rate_limiter: RateLimiter,
     pub recent_writes: RecentWrites,
+    pub single_flight: SingleFlight,
 }
 
 impl AppState {

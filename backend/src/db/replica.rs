@@ -55,6 +55,11 @@ impl ReplicaHealth {
         self.reachable.load(Ordering::Acquire)
     }
 
+    /// The last replay position the monitor saw (a lower bound of the replica's snapshot).
+    pub fn replay_lsn(&self) -> Lsn {
+        Lsn(self.replay_lsn.load(Ordering::Acquire))
+    }
+
     pub fn lag_bytes(&self) -> u64 {
         self.lag_bytes.load(Ordering::Acquire)
     }

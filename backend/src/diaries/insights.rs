@@ -11,6 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::session::AuthUser,
+    cache::{Cache, CacheKey, Computed},
+    db::Lsn,
     error::ApiResult,
     http::{
         extract::QueryParams,
@@ -42,7 +44,7 @@ const STATS_SQL: &str = "\
         (select min(diary_date) from d) as first_day, \
         (select max(diary_date) from d) as last_day";
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Stats {
     total_count: i64,
     current_streak: i64,
@@ -56,8 +58,14 @@ pub struct Stats {
 
 #[utoipa::path(get, path = "/api/v1/diaries/stats", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = Stats), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Stats>> {
-    let mut db = state.db.reader(auth.min_lsn).await?;
-    let row = db.query_one(STATS_SQL, &[(&auth.id(), Type::INT8), (&today(), Type::DATE)]).await?;
+    let key = CacheKey::new(Cache::Stats, format!("{}:{}", auth.id(), today()));
+    let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
+    Ok(Json(state.cached(&key, min_lsn, || compute_stats(&state, user_id, min_lsn)).await?))
+}
+
+async fn compute_stats(state: &AppState, user_id: i64, min_lsn: Option<Lsn>) -> ApiResult<Computed<Stats>> {
+    let mut db = state.db.reader(min_lsn).await?;
+    let row = db.query_one(STATS_SQL, &[(&user_id, Type::INT8), (&today(), Type::DATE)]).await?;
     let total: i64 = row.get("total");
     let first: Option<NaiveDate> = row.get("first_day");
     let last: Option<NaiveDate> = row.get("last_day");
@@ -68,14 +76,17 @@ pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResu
         }
         _ => 0.0,
     };
-    Ok(Json(Stats {
-        total_count: total,
-        current_streak: row.get("current"),
-        longest_streak: row.get("longest"),
-        mood_distribution: serde_json::from_str(row.get("moods")).map_err(anyhow::Error::from)?,
-        monthly_count: serde_json::from_str(row.get("monthly")).map_err(anyhow::Error::from)?,
-        weekly_average,
-    }))
+    Ok(Computed {
+        role: db.role(),
+        value: Stats {
+            total_count: total,
+            current_streak: row.get("current"),
+            longest_streak: row.get("longest"),
+            mood_distribution: serde_json::from_str(row.get("moods")).map_err(anyhow::Error::from)?,
+            monthly_count: serde_json::from_str(row.get("monthly")).map_err(anyhow::Error::from)?,
+            weekly_average,
+        },
+    })
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -83,14 +94,14 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Calendar {
     items: Vec<CalendarDay>,
     year: i64,
     month: i64,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CalendarDay {
     diary_date: NaiveDate,
     mood: Option<String>,
@@ -116,24 +127,52 @@ pub async fn get_calendar(
     auth: AuthUser,
     QueryParams(q): QueryParams<CalendarQuery>,
 ) -> ApiResult<Json<Calendar>> {
+    let key = calendar_key(auth.id(), q.year, q.month);
+    let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
+    Ok(Json(state.cached(&key, min_lsn, || compute_calendar(&state, user_id, min_lsn, q.year, q.month)).await?))
+}
+
+pub fn calendar_key(user_id: i64, year: i64, month: i64) -> CacheKey {
+    CacheKey::new(Cache::Calendar, format!("{user_id}:{year}-{month}"))
+}
+
+async fn compute_calendar(
+    state: &AppState,
+    user_id: i64,
+    min_lsn: Option<Lsn>,
+    year: i64,
+    month: i64,
+) -> ApiResult<Computed<Calendar>> {
     // Validated ranges make both dates exist.
-    let start = NaiveDate::from_ymd_opt(q.year as i32, q.month as u32, 1).expect("validated year/month");
-    let end = if q.month == 12 {
-        NaiveDate::from_ymd_opt(q.year as i32 + 1, 1, 1)
+    let start = NaiveDate::from_ymd_opt(year as i32, month as u32, 1).expect("validated year/month");
+    let end = if month == 12 {
+        NaiveDate::from_ymd_opt(year as i32 + 1, 1, 1)
     } else {
-        NaiveDate::from_ymd_opt(q.year as i32, q.month as u32 + 1, 1)
+        NaiveDate::from_ymd_opt(year as i32, month as u32 + 1, 1)
     }
     .expect("validated year/month");
-    let mut db = state.db.reader(auth.min_lsn).await?;
+    let mut db = state.db.reader(min_lsn).await?;
     let rows = db
         .query(
             "select diary_date, mood, id from diaries where user_id = $1 and diary_date >= $2 and diary_date < $3 order by diary_date",
-            &[(&auth.id(), Type::INT8), (&start, Type::DATE), (&end, Type::DATE)],
+            &[(&user_id, Type::INT8), (&start, Type::DATE), (&end, Type::DATE)],
         )
         .await?;
     let items: Vec<CalendarDay> =
         rows.iter().map(|r| CalendarDay { diary_date: r.get(0), mood: r.get(1), diary_id: r.get(2) }).collect();
-    Ok(Json(Calendar { items, year: q.year, month: q.month }))
+    Ok(Computed { role: db.role(), value: Calendar { items, year, month } })
+}
+
+/// The cached reads a diary write on `date` changes: the author's aggregates for today, that
+/// month's calendar and the count.
+pub fn keys_changed_by_diary_write(user_id: i64, date: NaiveDate) -> Vec<CacheKey> {
+    let today = today();
+    vec![
+        CacheKey::new(Cache::Stats, format!("{user_id}:{today}")),
+        CacheKey::new(Cache::WeeklyInsight, format!("{user_id}:{today}")),
+        CacheKey::new(Cache::DiaryCount, user_id),
+        calendar_key(user_id, i64::from(date.year()), i64::from(date.month())),
+    ]
 }
 
 /// This week is Monday..today; last week is the Monday..Sunday before.
@@ -155,7 +194,7 @@ const WEEKLY_SQL: &str = "\
            group by grp) islands where last_day >= $5::date - 1) as current_streak \
     from d";
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct WeeklyInsight {
     diary_count: i64,
     positive_ratio: f64,
@@ -168,16 +207,26 @@ pub struct WeeklyInsight {
 
 #[utoipa::path(get, path = "/api/v1/diaries/weekly-insight", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = WeeklyInsight), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn get_weekly_insight(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<WeeklyInsight>> {
+    let key = CacheKey::new(Cache::WeeklyInsight, format!("{}:{}", auth.id(), today()));
+    let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
+    Ok(Json(state.cached(&key, min_lsn, || compute_weekly_insight(&state, user_id, min_lsn)).await?))
+}
+
+async fn compute_weekly_insight(
+    state: &AppState,
+    user_id: i64,
+    min_lsn: Option<Lsn>,
+) -> ApiResult<Computed<WeeklyInsight>> {
     let today = today();
     let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
     let last_monday = monday - Duration::days(7);
     let positive: Vec<String> = POSITIVE_MOODS.iter().map(|m| (*m).to_owned()).collect();
-    let mut db = state.db.reader(auth.min_lsn).await?;
+    let mut db = state.db.reader(min_lsn).await?;
     let row = db
         .query_one(
             WEEKLY_SQL,
             &[
-                (&auth.id(), Type::INT8),
+                (&user_id, Type::INT8),
                 (&monday, Type::DATE),
                 (&last_monday, Type::DATE),
                 (&positive, Type::VARCHAR_ARRAY),
@@ -192,16 +241,19 @@ pub async fn get_weekly_insight(State(state): State<AppState>, auth: AuthUser) -
     let last_count: i64 = row.get("last_count");
     let change =
         (last_count > 0).then(|| round(this_ratio - ratio(row.get("last_positive"), row.get("last_moods")), 2));
-    Ok(Json(WeeklyInsight {
-        diary_count: row.get("this_count"),
-        positive_ratio: this_ratio,
-        positive_ratio_change: change,
-        current_streak: row.get("current_streak"),
-        // Written by the background worker once it exists; the contract's fallback meanwhile.
-        ai_summary: None,
-        last_diary_date: row.get("last_day"),
-        dominant_mood: row.get("dominant_mood"),
-    }))
+    Ok(Computed {
+        role: db.role(),
+        value: WeeklyInsight {
+            diary_count: row.get("this_count"),
+            positive_ratio: this_ratio,
+            positive_ratio_change: change,
+            current_streak: row.get("current_streak"),
+            // Written by the background worker once it exists; the contract's fallback meanwhile.
+            ai_summary: None,
+            last_diary_date: row.get("last_day"),
+            dominant_mood: row.get("dominant_mood"),
+        },
+    })
 }
 
 #[derive(Serialize, ToSchema)]

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::session::{AuthUser, record_write},
+    cache::{Cache, CacheKey, Computed},
     error::{ApiError, ApiResult},
     http::{
         extract::{Body, IdPath, QueryParams, nullable},
@@ -128,6 +129,7 @@ async fn create_diary(
     tx.execute_typed(MILESTONES_SQL, &[(&auth.id(), Type::INT8)]).await?;
     tx.commit().await?;
     record_write(&state, &mut db, auth.id()).await?;
+    state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), diary.diary_date)).await;
     metrics::counter!("diaries_created_total").increment(1);
     Ok((StatusCode::CREATED, Json(diary)))
 }
@@ -140,7 +142,7 @@ pub struct DiaryPage {
     per_page: i64,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Count {
     count: i64,
 }
@@ -205,9 +207,16 @@ async fn list_diaries(
 
 #[utoipa::path(get, path = "/api/v1/diaries/count", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = Count), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 async fn count_diaries(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Count>> {
-    let mut db = state.db.reader(auth.min_lsn).await?;
-    let row = db.query_one("select count(*) from diaries where user_id = $1", &[(&auth.id(), Type::INT8)]).await?;
-    Ok(Json(Count { count: row.get(0) }))
+    let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
+    let count = state
+        .cached(&CacheKey::new(Cache::DiaryCount, user_id), min_lsn, || async {
+            let mut db = state.db.reader(min_lsn).await?;
+            let row =
+                db.query_one("select count(*) from diaries where user_id = $1", &[(&user_id, Type::INT8)]).await?;
+            Ok(Computed { role: db.role(), value: Count { count: row.get(0) } })
+        })
+        .await?;
+    Ok(Json(count))
 }
 
 #[utoipa::path(get, path = "/api/v1/diaries/{diary_id}", tag = "diaries", security(("bearer" = [])), params(("diary_id" = i64, Path)), responses((status = 200, body = Diary), (status = 404, description = "Diary not found", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
@@ -274,18 +283,22 @@ async fn update_diary(
         .await?
         .ok_or_else(|| ApiError::not_found("Diary not found"))?;
     record_write(&state, &mut db, auth.id()).await?;
-    Ok(Json(Diary::from_row(&row)))
+    let diary = Diary::from_row(&row);
+    state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), diary.diary_date)).await;
+    Ok(Json(diary))
 }
 
 #[utoipa::path(delete, path = "/api/v1/diaries/{diary_id}", tag = "diaries", security(("bearer" = [])), params(("diary_id" = i64, Path)), responses((status = 204), (status = 404, description = "Diary not found", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn delete_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id): IdPath) -> ApiResult<StatusCode> {
     let mut db = state.db.writer().await?;
     let deleted = db
-        .execute("delete from diaries where id = $1 and user_id = $2", &[(&id, Type::INT8), (&auth.id(), Type::INT8)])
-        .await?;
-    if deleted == 0 {
-        return Err(ApiError::not_found("Diary not found"));
-    }
+        .query_opt(
+            "delete from diaries where id = $1 and user_id = $2 returning diary_date",
+            &[(&id, Type::INT8), (&auth.id(), Type::INT8)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("Diary not found"))?;
     record_write(&state, &mut db, auth.id()).await?;
+    state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), deleted.get(0))).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -258,6 +258,8 @@ impl TestAppBuilder {
             smtp: None,
             auto_verify_email: false,
             log_json: false,
+            cache_enabled: true,
+            cache_ttls: Default::default(),
         };
         for tweak in self.tweak {
             tweak(&mut settings);
@@ -304,4 +306,12 @@ pub async fn json_of(res: Response, status: StatusCode) -> Value {
 pub async fn assert_detail(res: Response, status: StatusCode, detail: &str) {
     let body = json_of(res, status).await;
     assert_eq!(body["detail"], detail, "body: {body}");
+}
+
+/// The current value of one series of the process's metrics (0 when absent). Each test runs in
+/// its own process under nextest, so deltas are this test's alone.
+pub fn metric(series: &str) -> f64 {
+    let text = dearme::metrics::install().render();
+    let prefix = format!("{series} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
 }
