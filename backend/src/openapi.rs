@@ -33,9 +33,14 @@ pub struct ValidationErrorBody {
         crate::diaries::insights::get_stats, crate::diaries::insights::get_calendar,
         crate::diaries::insights::get_weekly_insight, crate::diaries::insights::get_prompt_suggestions,
         crate::diaries::get_diary, crate::diaries::update_diary, crate::diaries::delete_diary,
+        crate::friends::list_friends, crate::friends::send_request, crate::friends::list_received,
+        crate::friends::list_sent, crate::friends::respond_to_request, crate::friends::delete_friend,
+        crate::friends::list_friends_with_persona, crate::friends::list_recommendations,
+        crate::subscriptions::get_status, crate::subscriptions::get_usage, crate::subscriptions::list_plans,
+        crate::subscriptions::upgrade, crate::subscriptions::cancel, crate::subscriptions::get_mine,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "diaries")),
+    tags((name = "auth"), (name = "users"), (name = "diaries"), (name = "friends"), (name = "subscriptions")),
 )]
 pub struct ApiDoc;
 

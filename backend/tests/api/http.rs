@@ -115,10 +115,15 @@ async fn the_openapi_document_covers_every_endpoint_and_each_is_routed() {
             operations.push((method.to_uppercase(), path.clone()));
         }
     }
-    // Contract 4.1-4.3 (7 + 4 + 10) plus the added logout.
-    assert_eq!(operations.len(), 22, "{operations:?}");
+    // Contract 4.1-4.3, 4.5, 4.10 (7 + 4 + 10 + 8 + 6) plus the added logout.
+    assert_eq!(operations.len(), 36, "{operations:?}");
     for (method, path) in operations {
-        let concrete = path.replace("{diary_id}", "1").replace("{user_id}", "1").replace("{username}", "x");
+        let concrete = path
+            .replace("{diary_id}", "1")
+            .replace("{user_id}", "1")
+            .replace("{username}", "x")
+            .replace("{friendship_id}", "1")
+            .replace("{friend_id}", "1");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let res = app.send(method.clone(), &concrete, None, None).await;
         let status = res.status();
