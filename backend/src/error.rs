@@ -40,6 +40,13 @@ pub enum ApiError {
     /// A dependency (database, pool) is unavailable or too slow; safe to retry.
     #[error("service unavailable: {0}")]
     Unavailable(Cow<'static, str>),
+    /// A job the request waits for did not finish within the bound.
+    #[error("gateway timeout: {0}")]
+    GatewayTimeout(Cow<'static, str>),
+    /// The job behind the request failed for good (after its retries): 500 with the contract's
+    /// clear `detail`, never a generic substitute result.
+    #[error("job failed: {0}")]
+    JobFailed(Cow<'static, str>),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -67,6 +74,8 @@ impl ApiError {
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::JobFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,7 +85,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let detail: Value = match self {
-            Self::BadRequest(d) | Self::Forbidden(d) | Self::NotFound(d) | Self::TooManyRequests(d) => d.into(),
+            Self::BadRequest(d)
+            | Self::Forbidden(d)
+            | Self::NotFound(d)
+            | Self::TooManyRequests(d)
+            | Self::GatewayTimeout(d)
+            | Self::JobFailed(d) => d.into(),
             Self::Unauthorized(d) => d.into(),
             Self::Validation(errors) => json!(errors),
             Self::PayloadTooLarge => "Request body too large".into(),

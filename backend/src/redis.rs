@@ -218,6 +218,51 @@ impl Redis {
         .await
     }
 
+    /// Appends `payload` to the list `log` (refreshing its TTL) and publishes it on `channel`.
+    pub async fn append_and_publish(&self, log: &str, channel: &str, payload: &str, ttl: Duration) -> bool {
+        let secs = ttl.as_secs().max(1) as i64;
+        self.run("publish", |mut c| async move {
+            redis::pipe()
+                .rpush(log, payload)
+                .ignore()
+                .expire(log, secs)
+                .ignore()
+                .publish(channel, payload)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+        .is_some()
+    }
+
+    pub async fn lrange(&self, key: &str) -> Option<Vec<String>> {
+        self.run("lrange", |mut c| async move { c.lrange::<_, Vec<String>>(key, 0, -1).await }).await
+    }
+
+    /// A dedicated subscription (pub/sub needs its own connection): the messages' payloads.
+    pub async fn subscribe(&self, channel: &str) -> Option<futures_util::stream::BoxStream<'static, String>> {
+        use futures_util::StreamExt;
+        let connect = async {
+            let mut pubsub = self.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(self.inner.timeout * 4, connect).await {
+            Ok(Ok(pubsub)) => {
+                Some(pubsub.into_on_message().filter_map(|m| async move { m.get_payload::<String>().ok() }).boxed())
+            }
+            Ok(Err(err)) => {
+                self.failed(&err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("subscribe timed out");
+                None
+            }
+        }
+    }
+
     pub async fn ping(&self) -> bool {
         self.run("ping", |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await }).await.is_some()
     }

@@ -61,6 +61,23 @@ pub struct Settings {
     /// Cache-aside reads through Redis (off: every read computes from Postgres).
     pub cache_enabled: bool,
     pub cache_ttls: crate::cache::CacheTtls,
+    pub llm: crate::llm::LlmSettings,
+    /// How long a request waits for its job (persona, quiz, upgrade, chat reply, report).
+    pub job_wait_timeout: Duration,
+    /// How long a reply stream waits for the next event before settling from Postgres.
+    pub stream_idle_timeout: Duration,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub heartbeat: Duration,
+    pub shutdown_timeout: Duration,
+    pub job_timeout: Duration,
+    pub metrics_addr: String,
+    pub weekly_report_cron: String,
+    pub monthly_report_cron: String,
 }
 
 #[derive(Clone, Debug)]
@@ -123,6 +140,26 @@ impl Settings {
                 persona: Duration::from_secs(parse_or("CACHE_TTL_PERSONA_SECS", 3600)?),
                 stats: Duration::from_secs(parse_or("CACHE_TTL_STATS_SECS", 600)?),
                 friends: Duration::from_secs(parse_or("CACHE_TTL_FRIENDS_SECS", 300)?),
+            },
+            llm: crate::llm::LlmSettings {
+                base_url: optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
+                api_key: Secret::new(optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
+                model: optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+                timeout: millis_or("LLM_TIMEOUT_MS", 60_000)?,
+                max_concurrency: parse_or("LLM_MAX_CONCURRENCY", 8)?,
+                max_attempts: parse_or("LLM_MAX_ATTEMPTS", 4)?,
+                backoff: millis_or("LLM_BACKOFF_MS", 1_000)?,
+            },
+            job_wait_timeout: millis_or("JOB_WAIT_TIMEOUT_MS", 90_000)?,
+            stream_idle_timeout: millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000)?,
+            worker: WorkerSettings {
+                concurrency: parse_or("WORKER_CONCURRENCY", 16)?,
+                heartbeat: millis_or("WORKER_HEARTBEAT_MS", 10_000)?,
+                shutdown_timeout: millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000)?,
+                job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
+                metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
+                weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
+                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| "0 30 21 L * *".into()),
             },
         })
     }

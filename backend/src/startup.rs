@@ -45,20 +45,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        metrics::install();
-        let db = db::Db::new(&settings).context("database pools")?;
-        let state = AppState::new(Inner {
-            redis: Redis::new(&settings).context("redis client")?,
-            mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
-            rate_limiter: Default::default(),
-            recent_writes: Default::default(),
-            single_flight: Default::default(),
-            db: db.clone(),
-            settings: settings.clone(),
-        });
-        // One reading before serving, so the first requests already route correctly.
-        db::replica::check(&db, &settings).await;
-        let replica_monitor = tokio::spawn(db::replica::monitor(db, settings.clone()));
+        let (state, replica_monitor) = build_state(&settings).await?;
         let listener = TcpListener::bind(&settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
@@ -83,6 +70,27 @@ impl Application {
     }
 }
 
+/// The state the API and the worker share, and the replica monitor feeding its routing.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
+    metrics::install();
+    // rustls needs one process-wide crypto provider (ring: no C toolchain needed to build it).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = db::Db::new(settings).context("database pools")?;
+    let state = AppState::new(Inner {
+        redis: Redis::new(settings).context("redis client")?,
+        mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
+        rate_limiter: Default::default(),
+        recent_writes: Default::default(),
+        single_flight: Default::default(),
+        db: db.clone(),
+        settings: settings.clone(),
+    });
+    // One reading before serving, so the first requests already route correctly.
+    db::replica::check(&db, settings).await;
+    let monitor = tokio::spawn(db::replica::monitor(db, settings.clone()));
+    Ok((state, monitor))
+}
+
 pub fn router(state: &AppState) -> Router {
     let settings = &state.settings;
     let api = Router::new()
@@ -91,6 +99,13 @@ pub fn router(state: &AppState) -> Router {
         .merge(diaries::router())
         .merge(friends::router())
         .merge(subscriptions::router())
+        .merge(crate::personas::router())
+        .merge(crate::quiz::router())
+        .merge(crate::chats::router())
+        .merge(crate::jobs::router())
+        .merge(crate::reports::router())
+        .merge(crate::notifications::router())
+        .merge(crate::mental::router())
         .route_layer(middleware::from_fn(record_metrics));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

@@ -174,6 +174,12 @@ impl Conn {
         self.role
     }
 
+    /// The underlying client, for helpers generic over `GenericClient` (e.g. job enqueueing
+    /// outside a transaction). Statements on it must be unnamed (`*_typed`) too.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
     pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> ApiResult<Vec<Row>> {
         let timeout = self.db.query_timeout();
         match tokio::time::timeout(timeout, self.client.query_typed(sql, params)).await {
