@@ -188,6 +188,7 @@ const WEEKLY_SQL: &str = "\
         max(diary_date) as last_day, \
         (select mood from d where diary_date >= $2 and mood is not null \
            group by mood order by count(*) desc, mood limit 1) as dominant_mood, \
+        (select content #>> '{}' from ai_texts where user_id = $1 and kind = 'weekly_summary' and period = $2::text) as ai_summary, \
         (select coalesce(max(len), 0) from ( \
            select max(diary_date) as last_day, count(*) as len \
            from (select diary_date, diary_date - (row_number() over (order by diary_date))::int as grp from d) x \
@@ -249,7 +250,8 @@ async fn compute_weekly_insight(
             positive_ratio_change: change,
             current_streak: row.get("current_streak"),
             // Written by the background worker once it exists; the contract's fallback meanwhile.
-            ai_summary: None,
+            // Written by the worker after each diary this week; null until then (the fallback).
+            ai_summary: row.get::<_, Option<String>>("ai_summary").filter(|_| row.get::<_, i64>("this_count") > 0),
             last_diary_date: row.get("last_day"),
             dominant_mood: row.get("dominant_mood"),
         },
@@ -261,21 +263,32 @@ pub struct Prompts {
     prompts: Vec<Prompt>,
 }
 
-#[derive(Serialize, ToSchema, Clone)]
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
 pub struct Prompt {
     title: String,
     description: String,
 }
 
-/// The contract's fallback prompts (LLM-written ones arrive with the worker).
+/// Today's (or yesterday's) LLM-written prompts from the worker; the contract's fixed fallback
+/// until the first ones exist.
 #[utoipa::path(get, path = "/api/v1/diaries/prompt-suggestions", tag = "diaries", security(("bearer" = [])), responses((status = 200, body = Prompts), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn get_prompt_suggestions(_auth: AuthUser) -> Json<Prompts> {
+pub async fn get_prompt_suggestions(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Prompts>> {
+    let mut db = state.db.reader(auth.min_lsn).await?;
+    let stored = db
+        .query_opt(
+            "select content from ai_texts where user_id = $1 and kind = 'prompts' order by period desc limit 1",
+            &[(&auth.id(), Type::INT8)],
+        )
+        .await?;
+    if let Some(prompts) = stored.and_then(|r| serde_json::from_value::<Vec<Prompt>>(r.get(0)).ok()) {
+        return Ok(Json(Prompts { prompts }));
+    }
     let prompt = |title: &str, description: &str| Prompt { title: title.into(), description: description.into() };
-    Json(Prompts {
+    Ok(Json(Prompts {
         prompts: vec![
             prompt("오늘 감사했던 순간", "오늘 하루 중 감사함을 느꼈던 작은 순간을 떠올려 적어보세요."),
             prompt("나를 웃게 한 일", "오늘 나를 미소 짓게 만든 사람이나 일이 있었나요?"),
             prompt("내일의 나에게", "내일의 나에게 전하고 싶은 응원의 한마디를 남겨보세요."),
         ],
-    })
+    }))
 }

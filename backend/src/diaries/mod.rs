@@ -17,6 +17,7 @@ use crate::{
         extract::{Body, IdPath, QueryParams, nullable},
         validate::{Validate, Violations},
     },
+    jobs::{self, AiJob},
     state::AppState,
     time::today,
 };
@@ -94,6 +95,15 @@ const MILESTONES_SQL: &str = "\
     where (select count(*) from diaries where user_id = $1) >= m.n \
     on conflict (user_id, type) where type like 'milestone\\_%' do nothing";
 
+/// At the 3rd and 7th diary, a persona below the level those unlock gets an upgrade notice
+/// (unless an unread one is waiting).
+const UPGRADE_AVAILABLE_SQL: &str = "\
+    insert into notifications (user_id, type, title, content) \
+    select $1, 'persona_upgrade_available', '페르소나를 성장시킬 수 있어요! 🌱', '지금 페르소나를 업그레이드해 보세요.' \
+    from personas p, (select count(*) as n from diaries where user_id = $1) c \
+    where p.user_id = $1 and ((c.n = 3 and p.level = 'temporary') or (c.n = 7 and p.level <> 'complete')) \
+      and not exists (select 1 from notifications where user_id = $1 and type = 'persona_upgrade_available' and not is_read)";
+
 #[utoipa::path(post, path = "/api/v1/diaries", tag = "diaries", security(("bearer" = [])), request_body = CreateDiary, responses((status = 201, body = Diary), (status = 400, description = "Cannot write diary for future dates | Cannot write diary for dates older than 3 days | Diary already exists for this date", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn create_diary(
     State(state): State<AppState>,
@@ -127,6 +137,16 @@ async fn create_diary(
         .await?;
     let diary = Diary::from_row(row.first().ok_or_else(|| anyhow::anyhow!("insert returned no row"))?);
     tx.execute_typed(MILESTONES_SQL, &[(&auth.id(), Type::INT8)]).await?;
+    tx.execute_typed(UPGRADE_AVAILABLE_SQL, &[(&auth.id(), Type::INT8)]).await?;
+    // The diary's AI work commits with it, or not at all.
+    let user_id = auth.id();
+    jobs::enqueue(&*tx, &AiJob::AnalyzeDiary { job_id: jobs::new_job_id(), user_id, diary_id: diary.id }, None).await?;
+    let today = crate::time::today();
+    let week_start = today - Duration::days(i64::from(chrono::Datelike::weekday(&today).num_days_from_monday()));
+    let summary = AiJob::WeeklySummary { job_id: jobs::new_job_id(), user_id, week_start };
+    jobs::enqueue(&*tx, &summary, Some(&format!("weekly:{user_id}:{week_start}:{}", diary.id))).await?;
+    let prompts = AiJob::PromptSuggestions { job_id: jobs::new_job_id(), user_id, day: today };
+    jobs::enqueue(&*tx, &prompts, Some(&format!("prompts:{user_id}:{today}"))).await?;
     tx.commit().await?;
     record_write(&state, &mut db, auth.id()).await?;
     state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), diary.diary_date)).await;
@@ -262,8 +282,9 @@ async fn update_diary(
     let mut db = state.db.writer().await?;
     let (mood_given, mood) = (body.mood.is_some(), body.mood.flatten());
     let (weather_given, weather) = (body.weather.is_some(), body.weather.flatten());
-    let row = db
-        .query_opt(
+    let tx = db.transaction().await?;
+    let row = tx
+        .query_typed(
             &format!(
                 "update diaries set title = coalesce($3, title), content = coalesce($4, content), \
                  mood = case when $5 then $6 else mood end, weather = case when $7 then $8 else weather end, \
@@ -281,9 +302,19 @@ async fn update_diary(
             ],
         )
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::not_found("Diary not found"))?;
-    record_write(&state, &mut db, auth.id()).await?;
     let diary = Diary::from_row(&row);
+    // The analysis is redone on the new text (it replaces the stored one).
+    jobs::enqueue(
+        &*tx,
+        &AiJob::AnalyzeDiary { job_id: jobs::new_job_id(), user_id: auth.id(), diary_id: diary.id },
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    record_write(&state, &mut db, auth.id()).await?;
     state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), diary.diary_date)).await;
     Ok(Json(diary))
 }
