@@ -67,6 +67,8 @@ create table ai_jobs (
     id          text primary key,
     user_id     bigint not null references users (id) on delete cascade,
     kind        text not null,
+    -- What the job is about (a chat reply's user message, an analysed diary), for lookups.
+    subject_id  bigint,
     status      text not null default 'pending' check (status in ('pending', 'running', 'done', 'failed')),
     progress    smallint not null default 0 check (progress between 0 and 100),
     result      jsonb,
@@ -76,6 +78,7 @@ create table ai_jobs (
     updated_at  timestamptz not null default now()
 );
 create index ai_jobs_user_idx on ai_jobs (user_id, created_at desc);
+create index ai_jobs_subject_idx on ai_jobs (kind, subject_id) where subject_id is not null;
 
 -- Short AI texts cached per user and period (weekly summary, prompt suggestions).
 create table ai_texts (

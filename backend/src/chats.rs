@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/chats/{chat_id}", get(get_chat).delete(delete_chat))
         .route("/chats/{chat_id}/messages", post(send_message).get(list_messages))
         .route("/chats/{chat_id}/messages/stream", post(stream_message))
+        .route("/chats/{chat_id}/messages/{message_id}/stream", get(resume_stream))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -399,12 +400,55 @@ async fn stream_message(
             Some((Ok::<_, Infallible>(sse_frame(&event)), relay))
         },
     );
+    Ok(sse_response(stream))
+}
+
+fn sse_response(stream: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response {
     let mut response = Response::new(HttpBody::from_stream(stream));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
+}
+
+/// Added endpoint: re-attaches to the reply stream of a message already sent (a dropped
+/// connection, or any other API instance): the whole stream so far, then the rest live.
+#[utoipa::path(get, path = "/api/v1/chats/{chat_id}/messages/{message_id}/stream", tag = "chats", security(("bearer" = [])),
+    params(("chat_id" = i64, Path), ("message_id" = i64, Path)),
+    responses((status = 200, description = "text/event-stream: chunk..., then done or error"), (status = 404, description = "Chat not found | Message not found", body = crate::openapi::ErrorBody)))]
+async fn resume_stream(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    axum::extract::Path((chat_id, message_id)): axum::extract::Path<(i64, i64)>,
+) -> ApiResult<Response> {
+    own_chat(&state, &auth, chat_id).await?;
+    let mut db = state.db.writer().await?;
+    let job_id: String = db
+        .query_opt(
+            "select a.id from chat_messages m join ai_jobs a on a.kind = 'chat_reply' and a.subject_id = m.id              where m.id = $1 and m.chat_id = $2 and m.is_user and a.user_id = $3",
+            &[(&message_id, Type::INT8), (&chat_id, Type::INT8), (&auth.id(), Type::INT8)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("Message not found"))?
+        .get(0);
+    drop(db);
+    let reader = streams::Reader::open(&state.redis, message_id).await;
+    let relay = Relay {
+        state,
+        user_id: auth.id(),
+        job_id,
+        message_id,
+        reader,
+        queue: Default::default(),
+        chunks_sent: false,
+        finished: false,
+    };
+    let stream = futures_util::stream::unfold(relay, |mut relay| async move {
+        let event = relay.next().await?;
+        Some((Ok::<_, Infallible>(sse_frame(&event)), relay))
+    });
+    Ok(sse_response(stream))
 }
 
 struct Relay {

@@ -42,7 +42,7 @@ pub struct ValidationErrorBody {
         crate::personas::customize_my_persona, crate::personas::generate_persona, crate::personas::regenerate_persona,
         crate::personas::get_friend_persona,
         crate::chats::create_chat, crate::chats::list_chats, crate::chats::get_chat, crate::chats::delete_chat,
-        crate::chats::send_message, crate::chats::list_messages, crate::chats::stream_message,
+        crate::chats::send_message, crate::chats::list_messages, crate::chats::stream_message, crate::chats::resume_stream,
         crate::notifications::list_notifications, crate::notifications::get_unread_count,
         crate::notifications::get_notification, crate::notifications::read_notification,
         crate::notifications::mark_all_notifications_read, crate::notifications::mark_notifications_read,

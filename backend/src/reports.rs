@@ -1,7 +1,7 @@
 //! Weekly and monthly mental reports (contract 4.8). A report is per period; it is built by the
 //! schedule at the period's end and on demand here, in the worker. A stored report is served
 //! while it covers every analysis of the period; once a newer analysis exists, the next read
-//! rebuilds it (the job key names the newest analysis, so concurrent reads share one job).
+//! rebuilds it (the job key names the newest analysis time, so concurrent reads share one job).
 
 use axum::{Json, Router, extract::State, routing::get};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -108,14 +108,15 @@ async fn current_report(state: &AppState, auth: &AuthUser, kind: Kind) -> ApiRes
     let mut db = state.db.reader(auth.min_lsn).await?;
     let row = db
         .query_one(
-            "select (select max(id) from mental_analyses where user_id = $1 and analysis_date between $2 and $3), \
-                    (select max(created_at) from mental_analyses where user_id = $1 and analysis_date between $2 and $3)",
+            "select count(*), max(created_at) from mental_analyses where user_id = $1 and analysis_date between $2 and $3",
             &[(&auth.id(), Type::INT8), (&start, Type::DATE), (&end, Type::DATE)],
         )
         .await?;
-    let (Some(newest), Some(newest_at)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<DateTime<Utc>>>(1)) else {
+    let Some(newest_at) = row.get::<_, Option<DateTime<Utc>>>(1) else {
         return Err(not_enough());
     };
+    // The newest analysis's time (a re-analysis keeps its row but not its time).
+    let newest = newest_at.timestamp_micros();
     if let Some(report) = stored(&mut db, auth.id(), kind, start).await?.filter(|r| r.created_at >= newest_at) {
         return Ok(report);
     }

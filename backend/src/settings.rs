@@ -159,7 +159,7 @@ impl Settings {
                 job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
                 metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
                 weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
-                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| "0 30 21 L * *".into()),
+                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| "0 30 21 28-31 * *".into()),
             },
         })
     }

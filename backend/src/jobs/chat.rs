@@ -19,6 +19,9 @@ pub async fn run(state: &WorkerState, job_id: &str, user_id: i64, chat_id: i64, 
     let mut seq = 1; // 0 is the API's `user_message` event
     match reply(state, chat_id, user_message_id, &mut seq).await {
         Ok(message) => {
+            // Before announcing `done`: the client reloads the chat right after it.
+            let mut db = state.app.db.writer().await?;
+            crate::auth::session::record_write(&state.app, &mut db, user_id).await?;
             streams::publish(redis, user_message_id, seq, json!({ "type": "done", "message": message })).await;
             metrics::counter!("chat_messages_total").increment(1);
             tracing::info!(job_id, user_id, chat_id, "chat reply stored");

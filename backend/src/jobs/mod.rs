@@ -102,6 +102,15 @@ impl AiJob {
         }
     }
 
+    /// The row the job is about, when one is worth looking it up by.
+    pub fn subject_id(&self) -> Option<i64> {
+        match self {
+            Self::ChatReply { user_message_id, .. } => Some(*user_message_id),
+            Self::AnalyzeDiary { diary_id, .. } => Some(*diary_id),
+            _ => None,
+        }
+    }
+
     pub fn user_id(&self) -> Option<i64> {
         match self {
             Self::Persona { user_id, .. }
@@ -115,9 +124,9 @@ impl AiJob {
     }
 }
 
-/// A new job id: time-ordered (milliseconds, hex) plus 64 random bits.
+/// A new job id: a ULID (time-ordered; the form apalis's task ids must have).
 pub fn new_job_id() -> String {
-    format!("{:012x}{}", Utc::now().timestamp_millis(), crate::auth::random_token(8))
+    ulid::Ulid::new().to_string()
 }
 
 /// Enqueues `job` in the caller's transaction (or on a plain connection). With an idempotency
@@ -139,8 +148,13 @@ pub async fn enqueue<C: GenericClient>(db: &C, job: &AiJob, idempotency_key: Opt
     }
     if let Some(user_id) = job.user_id() {
         db.execute_typed(
-            "insert into ai_jobs (id, user_id, kind) values ($1, $2, $3)",
-            &[(&job.job_id(), Type::TEXT), (&user_id, Type::INT8), (&job.kind(), Type::TEXT)],
+            "insert into ai_jobs (id, user_id, kind, subject_id) values ($1, $2, $3, $4)",
+            &[
+                (&job.job_id(), Type::TEXT),
+                (&user_id, Type::INT8),
+                (&job.kind(), Type::TEXT),
+                (&job.subject_id(), Type::INT8),
+            ],
         )
         .await?;
     }

@@ -100,6 +100,8 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
     let (weekly_name, monthly_name) = (format!("{name}-weekly"), format!("{name}-monthly"));
     tracing::info!(%name, concurrency, "worker starting");
     Monitor::new()
+        // A worker whose backend errored (e.g. the database restarted) is started again.
+        .should_restart(|_, _| true)
         .register(move |_| {
             WorkerBuilder::new(name.as_str())
                 .backend(storage.clone())
@@ -146,8 +148,8 @@ fn handle(job: AiJob, state: Data<Arc<WorkerState>>) -> Handled {
 /// Records the lifecycle around the job and its metrics.
 async fn handle_job(job: AiJob, state: &WorkerState) -> Result<(), BoxDynError> {
     let kind = job.kind();
-    if let Some(ms) = job.job_id().get(..12).and_then(|h| i64::from_str_radix(h, 16).ok()) {
-        let waited = (chrono::Utc::now().timestamp_millis() - ms).max(0) as f64 / 1000.0;
+    if let Ok(id) = ulid::Ulid::from_string(job.job_id()) {
+        let waited = (chrono::Utc::now().timestamp_millis() - id.timestamp_ms() as i64).max(0) as f64 / 1000.0;
         metrics::histogram!("job_queue_latency_seconds", "job" => kind).record(waited);
     }
     if !start(&state.app, job.job_id()).await? {
@@ -162,13 +164,13 @@ async fn handle_job(job: AiJob, state: &WorkerState) -> Result<(), BoxDynError> 
     metrics::histogram!("job_duration_seconds", "job" => kind).record(started.elapsed().as_secs_f64());
     match outcome {
         Ok(result) => {
-            finish(&state.app, job.job_id(), "done", result.as_ref(), None).await?;
+            finish(&state.app, &job, "done", result.as_ref(), None).await?;
             metrics::counter!("jobs_completed_total", "job" => kind, "outcome" => "done").increment(1);
             Ok(())
         }
         Err(err) => {
             tracing::error!(job_id = job.job_id(), kind, error = %err, "job failed");
-            finish(&state.app, job.job_id(), "failed", None, Some(&err.to_string())).await?;
+            finish(&state.app, &job, "failed", None, Some(&err.to_string())).await?;
             metrics::counter!("jobs_completed_total", "job" => kind, "outcome" => "failed").increment(1);
             Err(Box::new(err))
         }
@@ -206,13 +208,10 @@ async fn start(app: &AppState, job_id: &str) -> Result<bool, JobError> {
     Ok(row.is_none_or(|r| r.get::<_, &str>(0) != "done"))
 }
 
-async fn finish(
-    app: &AppState,
-    job_id: &str,
-    status: &str,
-    result: Option<&Value>,
-    error: Option<&str>,
-) -> Result<(), JobError> {
+/// Records the outcome. What a job wrote for a user counts as that user's write, so their next
+/// reads see it at once (read-your-writes covers the AI's output, not only their own requests).
+async fn finish(app: &AppState, job: &AiJob, status: &str, result: Option<&Value>, error: Option<&str>) -> Result<(), JobError> {
+    let job_id = job.job_id();
     let mut db = app.db.writer().await?;
     db.execute(
         "update ai_jobs set status = $2, result = $3, error = $4, progress = case when $2 = 'done' then 100 else progress end, \
@@ -220,6 +219,9 @@ async fn finish(
         &[(&job_id, Type::TEXT), (&status, Type::TEXT), (&result, Type::JSONB), (&error, Type::TEXT)],
     )
     .await?;
+    if let Some(user_id) = job.user_id() {
+        crate::auth::session::record_write(app, &mut db, user_id).await?;
+    }
     Ok(())
 }
 
@@ -256,6 +258,12 @@ fn monthly_tick(_tick: Tick, state: Data<Arc<WorkerState>>) -> Handled {
 
 /// A schedule tick: the current period's reports, fanned out once however many workers tick.
 async fn tick(state: &WorkerState, kind: super::report::Kind) -> Result<(), BoxDynError> {
-    let (start, _) = kind.period_of(crate::time::today());
+    let today = crate::time::today();
+    let (start, end) = kind.period_of(today);
+    // The `cron` crate has no "last day of month": the monthly schedule fires on days 28-31
+    // and acts on the last one only.
+    if kind == super::report::Kind::Monthly && today != end {
+        return Ok(());
+    }
     super::report::schedule(&state.app, kind, start).await.map_err(|e| Box::new(e) as BoxDynError)
 }

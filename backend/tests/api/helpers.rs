@@ -89,12 +89,16 @@ pub struct TestApp {
     /// Holds the disruption lock (shared or exclusive) until the test ends.
     _lock: Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    worker_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// This test's own dev LLM server (`/_control/...` to inject latency and faults).
+    pub llm: String,
 }
 
 type SettingsTweak = Box<dyn FnOnce(&mut Settings)>;
 
 pub struct TestAppBuilder {
     exclusive: bool,
+    worker: bool,
     tweak: Vec<SettingsTweak>,
 }
 
@@ -104,7 +108,33 @@ impl TestApp {
     }
 
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder { exclusive: false, tweak: Vec::new() }
+        TestAppBuilder { exclusive: false, worker: false, tweak: Vec::new() }
+    }
+
+    /// A second API instance (own server, pools and caches) on the same database and Redis
+    /// namespace as `app`: what another replica behind nginx would be.
+    pub async fn sibling(app: &TestApp) -> TestApp {
+        let settings = app.settings.clone();
+        let server = Application::build(settings.clone()).await.expect("app builds");
+        let addr = format!("http://127.0.0.1:{}", server.port());
+        let state = server.state();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run_until(async move {
+            let _ = rx.await;
+        }));
+        let lock = admin(false).await;
+        lock.batch_execute(&format!("select pg_advisory_lock_shared({DISRUPTION_LOCK})")).await.unwrap();
+        TestApp {
+            addr,
+            db_name: app.db_name.clone(),
+            settings,
+            state,
+            http: reqwest::Client::new(),
+            _lock: lock,
+            shutdown: Some(tx),
+            worker_stop: None,
+            llm: app.llm.clone(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -184,6 +214,23 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Waits until every job of this test's database has finished (done or failed).
+    pub async fn wait_for_jobs(&self) {
+        let db = self.sql().await;
+        for _ in 0..400 {
+            let busy: i64 = db
+                .query_one("select count(*) from ai_jobs where status in ('pending', 'running')", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if busy == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("jobs did not finish");
+    }
+
     /// Waits until the replica has replayed everything the primary has written so far.
     pub async fn wait_for_replica(&self) {
         let primary = admin(false).await;
@@ -208,6 +255,9 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(tx) = self.worker_stop.take() {
+            let _ = tx.send(());
+        }
     }
 }
 
@@ -218,6 +268,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Also runs a worker (in-process) against this test's database and LLM server.
+    pub fn worker(mut self) -> Self {
+        self.worker = true;
+        self
+    }
+
     pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
         self.tweak.push(Box::new(f));
         self
@@ -225,6 +281,9 @@ impl TestAppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         init_tracing();
+        let llm_addr =
+            dearme::llm::devserver::spawn(dearme::llm::devserver::DevConfig { latency_ms: 0, token_latency_ms: 5 })
+                .await;
         let admin_conn = admin(false).await;
         let lock = if self.exclusive { "pg_advisory_lock" } else { "pg_advisory_lock_shared" };
         admin_conn.batch_execute(&format!("select {lock}({DISRUPTION_LOCK})")).await.unwrap();
@@ -260,11 +319,41 @@ impl TestAppBuilder {
             log_json: false,
             cache_enabled: true,
             cache_ttls: Default::default(),
+            llm: dearme::llm::LlmSettings {
+                base_url: format!("http://{llm_addr}/v1"),
+                api_key: Secret::new("test"),
+                model: "dev-model".into(),
+                timeout: Duration::from_secs(5),
+                max_concurrency: 8,
+                max_attempts: 3,
+                backoff: Duration::from_millis(100),
+            },
+            job_wait_timeout: Duration::from_secs(20),
+            stream_idle_timeout: Duration::from_secs(5),
+            worker: dearme::settings::WorkerSettings {
+                concurrency: 4,
+                heartbeat: Duration::from_secs(1),
+                shutdown_timeout: Duration::from_secs(5),
+                job_timeout: Duration::from_secs(60),
+                metrics_addr: "127.0.0.1:0".into(),
+                // Never fires during a test (1 January, 03:00).
+                weekly_report_cron: "0 0 3 1 1 *".into(),
+                monthly_report_cron: "0 0 3 1 1 *".into(),
+            },
         };
         for tweak in self.tweak {
             tweak(&mut settings);
         }
         let app = Application::build(settings.clone()).await.expect("app builds");
+        let worker_stop = if self.worker {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(dearme::jobs::worker::run_until(settings.clone(), async move {
+                let _ = stopped.await;
+            }));
+            Some(stop)
+        } else {
+            None
+        };
         let addr = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -279,6 +368,8 @@ impl TestAppBuilder {
             http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
             _lock: admin_conn,
             shutdown: Some(tx),
+            worker_stop,
+            llm: format!("http://{llm_addr}"),
         }
     }
 }

@@ -115,15 +115,19 @@ async fn the_openapi_document_covers_every_endpoint_and_each_is_routed() {
             operations.push((method.to_uppercase(), path.clone()));
         }
     }
-    // Contract 4.1-4.3, 4.5, 4.10 (7 + 4 + 10 + 8 + 6) plus the added logout.
-    assert_eq!(operations.len(), 36, "{operations:?}");
+    // The contract's 68 endpoints plus the added logout, job status and stream resume.
+    assert_eq!(operations.len(), 71, "{operations:?}");
     for (method, path) in operations {
         let concrete = path
             .replace("{diary_id}", "1")
             .replace("{user_id}", "1")
             .replace("{username}", "x")
             .replace("{friendship_id}", "1")
-            .replace("{friend_id}", "1");
+            .replace("{friend_id}", "1")
+            .replace("{chat_id}", "1")
+            .replace("{notification_id}", "1")
+            .replace("{job_id}", "x")
+            .replace("{message_id}", "1");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let res = app.send(method.clone(), &concrete, None, None).await;
         let status = res.status();

@@ -1,12 +1,17 @@
 //! Integration tests: the real server against the real stack (see `helpers`).
 
+mod ai;
 mod auth;
 mod cache;
+mod chats;
 mod diaries;
 mod friends;
 mod health;
 mod helpers;
 mod http;
+mod mental;
+mod notifications;
+mod personas;
 mod replication;
 mod subscriptions;
 mod users;

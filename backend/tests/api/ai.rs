@@ -1,0 +1,267 @@
+//! The worker's guarantees: transactional enqueue, exactly-once scheduling, recovery after a
+//! worker is killed mid-job, and the AI-backed diary features (analysis, report, quiz).
+
+use std::{process::Command, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_detail, json_of};
+
+async fn queue_len(app: &TestApp) -> i64 {
+    app.sql().await.query_one("select count(*) from apalis.jobs", &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn a_diary_and_its_jobs_commit_together_and_a_failed_insert_enqueues_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    app.diary(&token, 0, Some("happy")).await;
+    let kinds: Vec<String> = app
+        .sql()
+        .await
+        .query("select kind from ai_jobs order by kind", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kinds, ["diary_analysis", "prompt_suggestions", "weekly_summary"]);
+    let before = queue_len(&app).await;
+    let date = chrono::Utc::now().date_naive().to_string();
+    let dup =
+        app.post("/api/v1/diaries", Some(&token), json!({ "title": "t", "content": "c", "diary_date": date })).await;
+    assert_detail(dup, StatusCode::BAD_REQUEST, "Diary already exists for this date").await;
+    assert_eq!(queue_len(&app).await, before, "the rolled-back insert enqueued nothing");
+}
+
+#[tokio::test]
+async fn the_schedule_fans_out_once_however_many_workers_tick() {
+    let app = TestApp::spawn().await;
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap();
+    for _ in 0..3 {
+        dearme::jobs::report::schedule(&app.state, dearme::jobs::report::Kind::Weekly, monday).await.unwrap();
+    }
+    let n: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from apalis.jobs where idempotency_key like 'schedule:%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn analyses_come_from_the_worker_and_the_report_is_built_on_demand_per_period() {
+    let app = TestApp::builder().worker().spawn().await;
+    let token = app.user("minji").await;
+    assert_detail(
+        app.get("/api/v1/mental/reports/weekly", Some(&token)).await,
+        StatusCode::NOT_FOUND,
+        "Not enough data for weekly report. Write more diaries.",
+    )
+    .await;
+    let diary = app.diary(&token, 0, Some("happy")).await;
+    app.wait_for_jobs().await;
+    let current = json_of(app.get("/api/v1/mental/current", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(current["diary_id"], diary["id"]);
+    assert_eq!(
+        current["feedback"]["message"], "오늘의 기록에서 당신의 마음을 느낄 수 있었어요.",
+        "the LLM's feedback, stored by the job"
+    );
+    let report = json_of(app.get("/api/v1/mental/reports/weekly", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(report["report_type"], "weekly");
+    assert_eq!(report["insights"].as_array().unwrap().len(), 3);
+    assert_eq!(report["daily_scores"], Value::Null);
+    assert_eq!(report["avg_positivity_score"], current["positivity_score"], "one analysis: its own scores");
+    let again = json_of(app.get("/api/v1/mental/reports/weekly", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(again["created_at"], report["created_at"], "served from storage while it covers every analysis");
+    let monthly = json_of(app.get("/api/v1/mental/reports/monthly", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(monthly["month"].as_u64(), Some(u64::from(chrono::Datelike::month(&chrono::Utc::now().date_naive()))));
+    // An edited diary is analysed again, and the report follows.
+    json_of(
+        app.patch(
+            &format!("/api/v1/diaries/{}", diary["id"]),
+            Some(&token),
+            json!({ "content": "슬프고 지친 하루", "mood": "sad" }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    app.wait_for_jobs().await;
+    let rebuilt = json_of(app.get("/api/v1/mental/reports/weekly", Some(&token)).await, StatusCode::OK).await;
+    assert_ne!(rebuilt["created_at"], report["created_at"], "a newer analysis rebuilds the report");
+    let insight = json_of(app.get("/api/v1/diaries/weekly-insight", Some(&token)).await, StatusCode::OK).await;
+    assert!(
+        insight["ai_summary"].as_str().is_some_and(|s| !s.is_empty()),
+        "the weekly summary job filled ai_summary: {insight}"
+    );
+    let prompts = json_of(app.get("/api/v1/diaries/prompt-suggestions", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(prompts["prompts"][0]["title"], "오늘의 작은 성취", "LLM-written prompts replace the fallback");
+}
+
+#[tokio::test]
+async fn the_quiz_makes_a_temporary_persona_that_levels_up_with_diaries() {
+    let app = TestApp::builder().worker().spawn().await;
+    let token = app.user("minji").await;
+    let level = json_of(app.get("/api/v1/quiz/persona-level", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!((level["current_level"].clone(), level["next_level"].as_str()), (Value::Null, Some("temporary")));
+    let questions = json_of(app.get("/api/v1/quiz/questions", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(questions["total_questions"], 5);
+    assert!(questions["questions"].as_array().unwrap().iter().all(|q| q["options"].as_array().unwrap().len() == 4));
+    let answers = |ids: [i64; 5]| json!({ "answers": ids.iter().map(|q| json!({ "question_id": q, "option_id": "b" })).collect::<Vec<_>>() });
+    assert_detail(
+        app.post("/api/v1/quiz/submit", Some(&token), answers([1, 2, 2, 4, 5])).await,
+        StatusCode::BAD_REQUEST,
+        "Duplicate answer for question 2",
+    )
+    .await;
+    let short = json!({ "answers": [{ "question_id": 1, "option_id": "a" }] });
+    assert_eq!(app.post("/api/v1/quiz/submit", Some(&token), short).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_option =
+        json!({ "answers": (1..=5).map(|q| json!({ "question_id": q, "option_id": "e" })).collect::<Vec<_>>() });
+    assert_eq!(
+        app.post("/api/v1/quiz/submit", Some(&token), bad_option).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let submitted =
+        json_of(app.post("/api/v1/quiz/submit", Some(&token), answers([1, 2, 3, 4, 5])).await, StatusCode::OK).await;
+    assert_eq!((submitted["success"].as_bool(), submitted["persona_level"].as_str()), (Some(true), Some("temporary")));
+    assert_detail(
+        app.post("/api/v1/quiz/submit", Some(&token), answers([1, 2, 3, 4, 5])).await,
+        StatusCode::BAD_REQUEST,
+        "You already have a persona. Use regenerate endpoint to update.",
+    )
+    .await;
+    assert_detail(
+        app.post("/api/v1/quiz/upgrade-persona", Some(&token), json!({})).await,
+        StatusCode::BAD_REQUEST,
+        "Write 3 more diaries to upgrade.",
+    )
+    .await;
+    for days_ago in 0..3 {
+        app.diary(&token, days_ago, None).await;
+    }
+    let notices: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from notifications where type = 'persona_upgrade_available'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(notices, 1, "the third diary announced the upgrade");
+    let level = json_of(app.get("/api/v1/quiz/persona-level", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(
+        (level["current_level"].as_str(), level["diaries_needed"].as_i64(), level["progress_percent"].as_i64()),
+        (Some("temporary"), Some(0), Some(100))
+    );
+    let upgraded =
+        json_of(app.post("/api/v1/quiz/upgrade-persona", Some(&token), json!({})).await, StatusCode::OK).await;
+    assert_eq!(upgraded["new_level"], "basic");
+    let persona = json_of(app.get("/api/v1/personas/me", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!((persona["id"].clone(), persona["level"].as_str()), (submitted["persona_id"].clone(), Some("basic")));
+    let kinds: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from notifications where type = 'persona_upgraded'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kinds, 1);
+    let level = json_of(app.get("/api/v1/quiz/persona-level", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(
+        (level["next_level"].as_str(), level["diaries_needed"].as_i64(), level["progress_percent"].as_i64()),
+        (Some("complete"), Some(4), Some(0))
+    );
+}
+
+/// A worker in its own process, so it can be killed for real.
+struct WorkerProcess(std::process::Child);
+
+impl WorkerProcess {
+    fn start(app: &TestApp) -> Self {
+        let s = &app.settings;
+        let child = Command::new(env!("CARGO_BIN_EXE_dearme"))
+            .arg("worker")
+            .env("DATABASE_URL", s.database_url.expose())
+            .env("DATABASE_READ_URL", s.database_read_url.expose())
+            .env("DATABASE_DIRECT_URL", s.database_direct_url.expose())
+            .env("REDIS_URL", s.redis_url.expose())
+            .env("REDIS_PREFIX", &s.redis_prefix)
+            .env("JWT_SECRET", s.jwt_secret.expose())
+            .env("LLM_BASE_URL", &s.llm.base_url)
+            .env("LLM_TIMEOUT_MS", "20000")
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("WORKER_HEARTBEAT_MS", "1000")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the dearme binary");
+        Self(child)
+    }
+
+    fn kill(&mut self) {
+        // SIGKILL: no drain, no cleanup.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_is_killed_mid_call_completes_once_on_another_worker() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    crate::personas::seven_diaries(&app, &token).await;
+    let config = |ms: u64| json!({ "latency_ms": ms, "token_latency_ms": 0 });
+    app.http.post(format!("{}/_control/config", app.llm)).json(&config(3_000)).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/api/v1/personas/generate"))
+        .bearer_auth(&token)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let job_id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let db = app.sql().await;
+
+    let mut first = WorkerProcess::start(&app);
+    let mut running = false;
+    for _ in 0..200 {
+        let row = db.query_one("select status from ai_jobs where id = $1", &[&job_id]).await.unwrap();
+        if row.get::<_, &str>(0) == "running" {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(running, "the first worker took the job");
+    first.kill();
+
+    app.http.post(format!("{}/_control/config", app.llm)).json(&config(0)).send().await.unwrap();
+    let _second = WorkerProcess::start(&app);
+    let mut done = None;
+    for _ in 0..300 {
+        let row = db.query_one("select status, attempts from ai_jobs where id = $1", &[&job_id]).await.unwrap();
+        if row.get::<_, &str>(0) == "done" {
+            done = Some(row.get::<_, i32>(1));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(done, Some(2), "picked up again after the first worker's heartbeat lapsed, and finished");
+    let personas: i64 = db.query_one("select count(*) from personas", &[]).await.unwrap().get(0);
+    assert_eq!(personas, 1, "exactly one persona");
+    let notices: i64 =
+        db.query_one("select count(*) from notifications where type = 'persona_updated'", &[]).await.unwrap().get(0);
+    assert_eq!(notices, 1, "and one 'ready' notification");
+}
