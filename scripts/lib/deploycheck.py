@@ -1,0 +1,511 @@
+"""Checks behind scripts/check-deploy (run through it, not directly).
+
+Each sub-command exits 0 when its check passes and prints what failed otherwise. Only the
+Python standard library and PyYAML (Debian: python3-yaml) are needed.
+
+    deploycheck.py compose-policy CONFIG_JSON            policy of the merged prod+monitoring config
+    deploycheck.py compose-services A_JSON B_JSON        the two configs define the same services
+    deploycheck.py env-drift COMPOSE_JSON                .env.example vs backend/src vs compose env
+    deploycheck.py nginx-env CONFIG_JSON                 print `NAME=value` lines the nginx image would substitute
+    deploycheck.py service-env CONFIG_JSON SERVICE       print the service's environment as NAME=value lines
+    deploycheck.py alert-coverage                        every alert is unit-tested firing and not firing
+    deploycheck.py dashboards OUT_RULES_FILE             validate dashboards; write their PromQL as rules for promtool
+    deploycheck.py metric-names                          every metric name used is accounted for
+    deploycheck.py live-metrics METRICS_FILE             every name of app-metrics.txt is exposed
+    deploycheck.py dockerfile                            COPY sources exist and are not .dockerignored
+"""
+
+import fnmatch
+import glob
+import json
+import os
+import re
+import sys
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MON = os.path.join(REPO, "monitoring")
+
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print(f"  - {msg}")
+
+
+def done(ok_msg):
+    if failures:
+        sys.exit(1)
+    print(f"  {ok_msg}")
+
+
+def compose_str(value):
+    # `docker compose config` escapes `$` as `$$` in its output (so that the output is itself
+    # a valid compose file); the container sees a single `$`.
+    return value.replace("$$", "$") if isinstance(value, str) else value
+
+
+def load_config(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------------------
+# compose
+
+ONE_SHOT = {"migrate"}
+# Images without a shell or HTTP client: health comes from Prometheus (`up`, *_up metrics).
+NO_HEALTHCHECK_OK = {"migrate", "nginx-exporter"}
+
+
+def compose_policy(config_path):
+    cfg = load_config(config_path)
+    services = cfg["services"]
+    networks = cfg.get("networks", {})
+
+    if not networks.get("backend", {}).get("internal"):
+        fail("network `backend` must be internal (no route out)")
+
+    for name, svc in sorted(services.items()):
+        # Published ports: only nginx publicly; monitoring UIs on loopback only.
+        for port in svc.get("ports", []):
+            host_ip = port.get("host_ip", "")
+            if name != "nginx" and host_ip not in ("127.0.0.1", "::1"):
+                fail(f"{name}: publishes port {port.get('published')} on {host_ip or 'all interfaces'} "
+                     "(only nginx may publish; monitoring UIs bind 127.0.0.1)")
+
+        # A service without its own healthcheck would fall back to its image's HEALTHCHECK,
+        # which compose cannot see: require an explicit one (or an explicit, allowed disable).
+        hc = svc.get("healthcheck")
+        test = (hc or {}).get("test") or []
+        if hc is None:
+            fail(f"{name}: no healthcheck")
+        elif hc.get("disable") or test[:1] == ["NONE"]:
+            if name not in NO_HEALTHCHECK_OK:
+                fail(f"{name}: healthcheck disabled")
+        elif len(test) < 2 or test[0] not in ("CMD", "CMD-SHELL"):
+            fail(f"{name}: healthcheck test should be [CMD, ...] or [CMD-SHELL, ...], got {test}")
+
+        restart = svc.get("restart", "no")
+        if name in ONE_SHOT:
+            if restart not in ("no", "on-failure"):
+                fail(f"{name}: one-shot service must not restart forever (restart: {restart})")
+        elif restart not in ("always", "unless-stopped"):
+            fail(f"{name}: long-running service needs restart: unless-stopped (has {restart})")
+
+        limits = svc.get("deploy", {}).get("resources", {}).get("limits", {})
+        if not limits.get("memory") or not limits.get("cpus"):
+            fail(f"{name}: deploy.resources.limits needs cpus and memory")
+
+        if not svc.get("networks"):
+            fail(f"{name}: not attached to an explicit network")
+        if "backend" not in svc.get("networks", {}):
+            fail(f"{name}: not on the backend network")
+
+        for dep, cond in svc.get("depends_on", {}).items():
+            if dep not in services:
+                fail(f"{name}: depends on unknown service {dep}")
+                continue
+            want = "service_completed_successfully" if dep in ONE_SHOT else "service_healthy"
+            if cond.get("condition") != want:
+                fail(f"{name}: depends_on {dep} should use condition {want} (has {cond.get('condition')})")
+
+    for name, replicas in (("api", 3), ("worker", 2)):
+        got = services.get(name, {}).get("deploy", {}).get("replicas")
+        if got != replicas:
+            fail(f"{name}: expected {replicas} replicas by default, got {got}")
+    for name in ("api", "worker"):
+        if services.get(name, {}).get("depends_on", {}).get("migrate", {}).get("condition") != "service_completed_successfully":
+            fail(f"{name}: must wait for migrate to complete successfully")
+    for name, cmd in (("api", ["dearme", "serve"]), ("worker", ["dearme", "worker"]),
+                      ("migrate", ["dearme", "migrate"]), ("dev-llm", ["dearme", "dev-llm"])):
+        if services.get(name, {}).get("command") != cmd:
+            fail(f"{name}: command should be {cmd}")
+    done(f"{len(services)} services: ports, healthchecks, restart policies, limits, networks, depends_on, replicas")
+
+
+def compose_services(a_path, b_path):
+    a, b = set(load_config(a_path)["services"]), set(load_config(b_path)["services"])
+    if a != b:
+        fail(f"service sets differ: only in first {sorted(a - b)}, only in second {sorted(b - a)}")
+    done(f"same {len(a)} services")
+
+
+def env_example_sections():
+    app, deploy, section = [], [], None
+    with open(os.path.join(REPO, ".env.example")) as f:
+        for line in f:
+            if line.startswith("# APPLICATION"):
+                section = app
+            elif line.startswith("# DEPLOYMENT"):
+                section = deploy
+            m = re.match(r"^([A-Z][A-Z0-9_]*)=", line)
+            if m and section is not None:
+                section.append(m.group(1))
+    return app, deploy
+
+
+def env_drift(config_path):
+    app, _ = env_example_sections()
+    documented = set(app)
+    # Variables the backend reads through its settings helpers (backend/src/settings.rs).
+    read = set()
+    pattern = re.compile(r'\b(?:optional|required|parse_or|millis_or|list|env::var|var)\(\s*"([A-Z][A-Z0-9_]*)"')
+    for path in glob.glob(os.path.join(REPO, "backend", "src", "**", "*.rs"), recursive=True):
+        with open(path) as f:
+            read.update(pattern.findall(f.read()))
+    read.add("RUST_LOG")  # tracing's EnvFilter::from_default_env()
+    for var in sorted(read - documented):
+        fail(f"{var} is read by backend/src but not documented in the APPLICATION section of .env.example")
+
+    services = load_config(config_path)["services"]
+    # `dearme dev-llm` reads only DEV_LLM_* (and logging); DEV_LLM_ADDR is its own listener.
+    for name in ("api", "worker", "migrate"):
+        env = services.get(name, {}).get("environment", {})
+        for var in sorted(documented - set(env) - {"DEV_LLM_ADDR"}):
+            fail(f"{var} (.env.example) is not passed to the {name} service (x-app-env in docker-compose.prod.yml)")
+    env = services.get("dev-llm", {}).get("environment", {})
+    for var in sorted(v for v in documented if v.startswith("DEV_LLM_") or v in ("LOG_FORMAT", "RUST_LOG")):
+        if var not in env:
+            fail(f"{var} (.env.example) is not passed to the dev-llm service")
+    if env.get("DEV_LLM_ADDR", "").split(":")[0] not in ("0.0.0.0", "[::]"):
+        fail("dev-llm must listen on all interfaces (DEV_LLM_ADDR=0.0.0.0:8090): its default is loopback")
+    done(f"{len(documented)} app variables documented; backend reads {len(read)}; all wired into api/worker/migrate (+ dev-llm's own)")
+
+
+def service_env(config_path, service):
+    env = load_config(config_path)["services"][service].get("environment", {})
+    for k, v in sorted(env.items()):
+        print(f"{k}={compose_str(v) if v is not None else ''}")
+
+
+def nginx_env(config_path):
+    """The variables the official nginx image's 20-envsubst-on-templates.sh would substitute:
+    those defined in the container whose names match NGINX_ENVSUBST_FILTER (an awk ERE)."""
+    env = {k: compose_str(v) for k, v in load_config(config_path)["services"]["nginx"].get("environment", {}).items()}
+    flt = env.get("NGINX_ENVSUBST_FILTER", "")
+    rx = re.compile(flt)
+    for k, v in sorted(env.items()):
+        if rx.search(k):
+            print(f"{k}={v}")
+
+
+# --------------------------------------------------------------------------------------
+# prometheus rules and tests
+
+def load_yaml(path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def rule_groups():
+    groups = {}
+    for path in sorted(glob.glob(os.path.join(MON, "rules", "*.yml"))):
+        groups[path] = load_yaml(path).get("groups", [])
+    return groups
+
+
+def alert_coverage():
+    alerts = [r["alert"] for gs in rule_groups().values() for g in gs for r in g["rules"] if "alert" in r]
+    firing, quiet = set(), set()
+    for path in glob.glob(os.path.join(MON, "tests", "*.yml")):
+        for test in load_yaml(path).get("tests", []):
+            for case in test.get("alert_rule_test", []) or []:
+                (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+    for a in alerts:
+        if a not in firing:
+            fail(f"alert {a} has no unit test where it fires")
+        if a not in quiet:
+            fail(f"alert {a} has no unit test where it stays quiet")
+    # Every alert's runbook link points at an anchor that exists in the operations doc.
+    with open(os.path.join(REPO, "docs", "deployment.md")) as f:
+        anchors = set(re.findall(r'<a id="([^"]+)"></a>', f.read()))
+    for gs in rule_groups().values():
+        for g in gs:
+            for r in g["rules"]:
+                if "alert" not in r:
+                    continue
+                link = r.get("annotations", {}).get("runbook", "")
+                if not link.startswith("docs/deployment.md#") or link.split("#", 1)[1] not in anchors:
+                    fail(f"alert {r['alert']}: runbook {link!r} is not an anchor of docs/deployment.md")
+    dupes = {a for a in alerts if alerts.count(a) > 1}
+    for a in sorted(dupes):
+        fail(f"alert {a} is defined more than once")
+    done(f"{len(alerts)} alerts, each tested firing and not firing, each with a runbook in docs/deployment.md")
+
+
+# --------------------------------------------------------------------------------------
+# PromQL metric-name extraction
+
+KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
+            "group_left", "group_right", "inf", "nan", "atan2", "start", "end"}
+
+
+def promql_metric_names(expr):
+    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)   # string literals
+    s = re.sub(r"\$\{[^}]*\}|\$\w+", " 1 ", s)                                # Grafana variables
+    s = re.sub(r"\{[^}]*\}", " ", s)                                          # label matchers
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)                                         # ranges, subqueries
+    s = re.sub(r"#[^\n]*", " ", s)                                            # comments
+    names = set()
+    for m in re.finditer(r"(?<![\w.:])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?", s):
+        name, call = m.group(1), m.group(2)
+        if call or name.lower() in KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+GRAFANA_SUBST = {"__rate_interval": "1m", "__interval": "5m", "__range": "1h"}
+
+
+def grafana_to_promql(expr, variables):
+    def repl(m):
+        name = m.group(1) or m.group(2)
+        if name in GRAFANA_SUBST:
+            return GRAFANA_SUBST[name]
+        if name in variables:
+            return variables[name]
+        raise KeyError(name)
+    return re.sub(r"\$\{(\w+)[^}]*\}|\$(\w+)", repl, expr)
+
+
+def dashboard_files():
+    return sorted(glob.glob(os.path.join(MON, "grafana", "dashboards", "*.json")))
+
+
+def iter_panels(panels):
+    for p in panels:
+        yield p
+        yield from iter_panels(p.get("panels", []))
+
+
+def dashboards(out_rules):
+    ds_uids = set()
+    for path in glob.glob(os.path.join(MON, "grafana", "provisioning", "datasources", "*.yml")):
+        for ds in load_yaml(path).get("datasources", []):
+            ds_uids.add(ds["uid"])
+    for path in glob.glob(os.path.join(MON, "grafana", "provisioning", "dashboards", "*.yml")):
+        for prov in load_yaml(path).get("providers", []):
+            if prov.get("options", {}).get("path") != "/etc/grafana/dashboards":
+                fail(f"{path}: provider path should be /etc/grafana/dashboards (the compose mount)")
+
+    uids, rules, count = {}, [], 0
+    for path in dashboard_files():
+        rel = os.path.relpath(path, REPO)
+        try:
+            with open(path) as f:
+                dash = json.load(f)
+        except ValueError as e:
+            fail(f"{rel}: invalid JSON: {e}")
+            continue
+        for key in ("uid", "title", "panels", "schemaVersion"):
+            if key not in dash:
+                fail(f"{rel}: missing `{key}`")
+        if dash.get("uid") in uids:
+            fail(f"{rel}: uid {dash['uid']} also used by {uids[dash['uid']]}")
+        uids[dash.get("uid")] = rel
+        # Values to substitute for template variables when checking the PromQL syntax.
+        variables = {}
+        for v in dash.get("templating", {}).get("list", []):
+            if v.get("type") == "textbox" or v.get("type") == "constant":
+                variables[v["name"]] = str(v.get("query", "0"))
+                try:
+                    float(variables[v["name"]])
+                except ValueError:
+                    fail(f"{rel}: variable {v['name']} should default to a number (it multiplies)")
+            else:
+                variables[v["name"]] = ".*"
+                ds = v.get("datasource", {})
+                if ds and ds.get("uid") not in ds_uids:
+                    fail(f"{rel}: variable {v['name']} uses unknown datasource {ds}")
+                q = v.get("query", {})
+                q = q.get("query", "") if isinstance(q, dict) else q
+                m = re.match(r"label_values\((.*),\s*\w+\)$", q)
+                if m:
+                    rules.append({"record": f"dashboard_check:var_{len(rules)}", "expr": m.group(1)})
+        ids = set()
+        for p in iter_panels(dash.get("panels", [])):
+            if p.get("id") in ids:
+                fail(f"{rel}: duplicate panel id {p.get('id')}")
+            ids.add(p.get("id"))
+            gp = p.get("gridPos", {})
+            if gp.get("x", 0) + gp.get("w", 0) > 24:
+                fail(f"{rel}: panel '{p.get('title')}' is wider than the grid")
+            if p.get("type") == "row":
+                continue
+            if p.get("datasource", {}).get("uid") not in ds_uids:
+                fail(f"{rel}: panel '{p.get('title')}' uses unknown datasource {p.get('datasource')}")
+            targets = p.get("targets", [])
+            if not targets:
+                fail(f"{rel}: panel '{p.get('title')}' has no query")
+            for t in targets:
+                expr = t.get("expr", "").strip()
+                if not expr:
+                    fail(f"{rel}: panel '{p.get('title')}' has an empty query")
+                    continue
+                try:
+                    promql = grafana_to_promql(expr, variables)
+                except KeyError as e:
+                    fail(f"{rel}: panel '{p.get('title')}' uses undefined variable ${e.args[0]}")
+                    continue
+                count += 1
+                rules.append({"record": f"dashboard_check:q_{len(rules)}", "expr": promql})
+    with open(out_rules, "w") as f:
+        yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, f, sort_keys=False)
+    done(f"{len(uids)} dashboards, {count} queries (PromQL syntax: promtool next)")
+
+
+def read_names(path):
+    with open(path) as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def strip_histogram_suffix(name, app):
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in app:
+            return name[: -len(suffix)]
+    return name
+
+
+def metric_names():
+    app = read_names(os.path.join(MON, "app-metrics.txt"))
+    exporter = read_names(os.path.join(MON, "exporter-metrics.txt"))
+    if len(set(app)) != len(app):
+        fail("app-metrics.txt has duplicates")
+    if any(n.endswith(("_bucket", "_sum", "_count")) for n in app):
+        fail("app-metrics.txt must list base names (no _bucket/_sum/_count)")
+    app, exporter = set(app), set(exporter)
+
+    recorded, used = set(), {}
+    exprs = []
+    for path, groups in rule_groups().items():
+        for g in groups:
+            for r in g["rules"]:
+                if "record" in r:
+                    recorded.add(r["record"])
+                exprs.append((os.path.relpath(path, REPO), r["expr"]))
+    for path in dashboard_files():
+        with open(path) as f:
+            dash = json.load(f)
+        for p in iter_panels(dash.get("panels", [])):
+            for t in p.get("targets", []):
+                exprs.append((os.path.relpath(path, REPO), t.get("expr", "")))
+        for v in dash.get("templating", {}).get("list", []):
+            q = v.get("query", {})
+            q = q.get("query", "") if isinstance(q, dict) else ""
+            m = re.match(r"label_values\((.*),\s*\w+\)$", q)
+            if m:
+                exprs.append((os.path.relpath(path, REPO), m.group(1)))
+
+    for where, expr in exprs:
+        for name in promql_metric_names(expr):
+            used.setdefault(strip_histogram_suffix(name, app), set()).add(where)
+
+    for name, where in sorted(used.items()):
+        if name in recorded or name in app or name in exporter:
+            continue
+        if ":" in name:
+            fail(f"{name} (used in {', '.join(sorted(where))}) looks like a recording rule but none records it")
+        else:
+            fail(f"{name} (used in {', '.join(sorted(where))}) is in neither app-metrics.txt nor exporter-metrics.txt")
+    for name in sorted(app - set(used)):
+        fail(f"{name} is listed in app-metrics.txt but used by no rule or dashboard")
+    for name in sorted(exporter - set(used)):
+        fail(f"{name} is listed in exporter-metrics.txt but used by no rule or dashboard")
+    used_app = sorted(set(used) & app)
+    done(f"{len(used)} names used in {len(exprs)} expressions: {len(used_app)} app metrics, "
+         f"{len(set(used) & exporter)} exporter metrics, {len(set(used) & recorded)} recorded series")
+
+
+def live_metrics(metrics_file):
+    app = read_names(os.path.join(MON, "app-metrics.txt"))
+    exposed = set()
+    with open(metrics_file, errors="replace") as f:
+        for line in f:
+            m = re.match(r"#\s*(?:TYPE|HELP)\s+([A-Za-z_:][A-Za-z0-9_:]*)", line)
+            if m:
+                exposed.add(m.group(1))
+                continue
+            m = re.match(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{|\s)", line)
+            if m:
+                exposed.add(m.group(1))
+    present, missing = [], []
+    for name in app:
+        forms = {name, name + "_bucket", name + "_sum", name + "_count"}
+        (present if forms & exposed else missing).append(name)
+    print(f"  {len(present)}/{len(app)} app metrics exposed")
+    if missing:
+        print("  missing (not exposed yet):")
+        for name in missing:
+            print(f"    {name}")
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------
+# Dockerfile
+
+def dockerfile():
+    ignore = []
+    with open(os.path.join(REPO, ".dockerignore")) as f:
+        for ln in f:
+            ln = ln.strip()
+            if ln and not ln.startswith("#"):
+                ignore.append(ln)
+
+    def ignored(path):
+        verdict = False
+        for pat in ignore:
+            neg = pat.startswith("!")
+            p = pat[1:] if neg else pat
+            p = p.rstrip("/")
+            if fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p + "/*") or path.startswith(p + "/"):
+                verdict = not neg
+        return verdict
+
+    for must in ("target", ".stack", ".git"):
+        if not ignored(must):
+            fail(f".dockerignore should exclude {must}/")
+    # Needed by the build (sqlx::migrate! embeds migrations/ at compile time).
+    for need in ("Cargo.toml", "Cargo.lock", "backend/Cargo.toml", "backend/src/main.rs", "migrations", "deploy/probe"):
+        if ignored(need):
+            fail(f".dockerignore excludes {need}, which the build needs")
+    with open(os.path.join(REPO, "Dockerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    if not any(f.startswith("rust:${RUST_VERSION}-bookworm") or f.startswith("rust:1.95-bookworm") for f in froms):
+        fail("builder must be rust:1.95-bookworm")
+    if "debian:bookworm-slim" not in froms:
+        fail("runtime must be debian:bookworm-slim")
+    for m in re.finditer(r"^COPY\s+(?!--from)(.*)$", text, re.M):
+        parts = [p for p in m.group(1).split() if not p.startswith("--")]
+        for src in parts[:-1]:
+            if src == ".":
+                continue
+            if not os.path.exists(os.path.join(REPO, src)):
+                fail(f"COPY source {src} does not exist")
+            elif ignored(src):
+                fail(f"COPY source {src} is excluded by .dockerignore")
+    if not re.search(r"^USER\s+(?!root|0\b)\S+", text, re.M):
+        fail("the runtime stage must switch to a non-root USER")
+    if not re.search(r"^HEALTHCHECK\s", text, re.M):
+        fail("no HEALTHCHECK")
+    done(f"{len(froms)} stages; COPY sources present; .dockerignore keeps target/.stack/.git out")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    funcs = {
+        "compose-policy": compose_policy, "compose-services": compose_services, "env-drift": env_drift,
+        "nginx-env": nginx_env, "service-env": service_env, "alert-coverage": alert_coverage,
+        "dashboards": dashboards, "metric-names": metric_names, "live-metrics": live_metrics,
+        "dockerfile": dockerfile,
+    }
+    funcs[cmd](*args)
+
+
+if __name__ == "__main__":
+    main()
