@@ -14,13 +14,52 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// Installs the recorder on first call (idempotent, so every test app can call it).
 pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-        PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), &buckets)
+        // Every `*_seconds` histogram: from a millisecond (HTTP, Redis) to five minutes (jobs,
+        // LLM calls, queue waits).
+        let buckets =
+            [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
             .expect("valid buckets")
             .install_recorder()
-            .expect("the metrics recorder is installed once")
+            .expect("the metrics recorder is installed once");
+        register_zero();
+        handle
     })
+}
+
+/// Counters that alerts take `rate()` of exist from the start at zero: a series that appears
+/// with its first increment loses that increment to `rate()`.
+fn register_zero() {
+    metrics::counter!("redis_errors_total").absolute(0);
+    for endpoint in ["register", "login", "resend-verification", "forgot-password", "reset-password"] {
+        metrics::counter!("http_rate_limited_total", "endpoint" => endpoint).absolute(0);
+    }
+    for cache in ["persona", "stats", "calendar", "weekly_insight", "diary_count", "friends", "friends_with_persona"] {
+        for result in ["hit", "miss", "error"] {
+            metrics::counter!("cache_requests_total", "cache" => cache, "result" => result).absolute(0);
+        }
+    }
+    for job in ["persona", "chat_reply", "diary_analysis", "mental_report", "weekly_summary", "prompt_suggestions"] {
+        metrics::counter!("jobs_enqueued_total", "job" => job).absolute(0);
+        for outcome in ["done", "failed"] {
+            metrics::counter!("jobs_completed_total", "job" => job, "outcome" => outcome).absolute(0);
+        }
+    }
+    for name in ["users_registered_total", "diaries_created_total", "personas_generated_total", "chat_messages_total"] {
+        metrics::counter!(name).absolute(0);
+    }
+}
+
+/// The LLM series of a worker's model, at zero (the model is known only from settings).
+pub fn register_llm_zero(model: &str) {
+    for op in ["persona", "quiz_persona", "analysis", "report", "weekly_summary", "prompt_suggestions", "chat"] {
+        metrics::counter!("llm_requests_total", "operation" => op, "model" => model.to_owned()).absolute(0);
+        for kind in ["rate_limited", "server", "timeout", "invalid_output", "other"] {
+            metrics::counter!("llm_errors_total", "kind" => kind, "operation" => op, "model" => model.to_owned())
+                .absolute(0);
+        }
+    }
 }
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {

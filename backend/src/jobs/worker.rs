@@ -64,6 +64,7 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
     crate::metrics::install();
     let (app, _replica_monitor) = crate::startup::build_state(&settings).await?;
     let llm = Llm::new(settings.llm.clone()).context("LLM client")?;
+    crate::metrics::register_llm_zero(&settings.llm.model);
     let state = Arc::new(WorkerState { app: app.clone(), llm });
 
     // The worker's own small pool, straight to the primary.
@@ -210,7 +211,13 @@ async fn start(app: &AppState, job_id: &str) -> Result<bool, JobError> {
 
 /// Records the outcome. What a job wrote for a user counts as that user's write, so their next
 /// reads see it at once (read-your-writes covers the AI's output, not only their own requests).
-async fn finish(app: &AppState, job: &AiJob, status: &str, result: Option<&Value>, error: Option<&str>) -> Result<(), JobError> {
+async fn finish(
+    app: &AppState,
+    job: &AiJob,
+    status: &str,
+    result: Option<&Value>,
+    error: Option<&str>,
+) -> Result<(), JobError> {
     let job_id = job.job_id();
     let mut db = app.db.writer().await?;
     db.execute(

@@ -38,3 +38,44 @@ async fn metrics_expose_requests_by_route_pools_by_role_and_replica_lag() {
     assert!(text.contains("db_replica_lag_bytes"));
     assert!(text.contains("db_replica_up 1"));
 }
+
+/// Every app metric the dashboards and alerts use (monitoring/app-metrics.txt) is exported once
+/// the API and the worker have done their usual work.
+#[tokio::test]
+async fn every_metric_the_dashboards_and_alerts_use_is_exported() {
+    let app = TestApp::builder().worker().spawn().await;
+    let token = app.user("minji").await;
+    crate::personas::seven_diaries(&app, &token).await;
+    json_of(app.post("/api/v1/personas/generate", Some(&token), json!({})).await, StatusCode::OK).await;
+    let persona = json_of(app.get("/api/v1/personas/me", Some(&token)).await, StatusCode::OK).await;
+    let chat = json_of(
+        app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona["id"] })).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    json_of(
+        app.post(&format!("/api/v1/chats/{}/messages", chat["id"]), Some(&token), json!({ "content": "안녕" })).await,
+        StatusCode::OK,
+    )
+    .await;
+    json_of(app.get("/api/v1/diaries/stats", Some(&token)).await, StatusCode::OK).await;
+    app.wait_for_jobs().await;
+    // The worker's gauges refresh every few seconds.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let wanted =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../monitoring/app-metrics.txt")).unwrap();
+    let missing: Vec<&str> = wanted
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|name| {
+            !text.lines().any(|l| {
+                l.starts_with(&format!("{name}{{"))
+                    || l.starts_with(&format!("{name} "))
+                    || l.starts_with(&format!("{name}_bucket"))
+            })
+        })
+        .collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}");
+}
