@@ -84,23 +84,23 @@ impl Validate for CreateDiary {
     }
 }
 
-/// Milestone notifications (3, 5, 7 diaries), each sent once: the partial unique index makes a
-/// concurrent duplicate a no-op.
-const MILESTONES_SQL: &str = "\
-    insert into notifications (user_id, type, title, content) \
-    select $1, 'milestone_' || m.n, m.title, m.content \
-    from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
-                 (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
-                 (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content) \
-    where (select count(*) from diaries where user_id = $1) >= m.n \
-    on conflict (user_id, type) where type like 'milestone\\_%' do nothing";
-
-/// At the 3rd and 7th diary, a persona below the level those unlock gets an upgrade notice
-/// (unless an unread one is waiting).
-const UPGRADE_AVAILABLE_SQL: &str = "\
+/// The notifications a new diary can trigger, in one statement: milestones (3, 5, 7 diaries,
+/// each sent once: the partial unique index makes a concurrent duplicate a no-op), and at the
+/// 3rd and 7th diary an upgrade notice for a persona below the level those unlock (unless an
+/// unread one is waiting).
+const NOTIFICATIONS_SQL: &str = "\
+    with c as (select count(*) as n from diaries where user_id = $1), \
+    milestones as ( \
+        insert into notifications (user_id, type, title, content) \
+        select $1, 'milestone_' || m.n, m.title, m.content \
+        from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
+                     (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
+                     (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content), c \
+        where c.n >= m.n \
+        on conflict (user_id, type) where type like 'milestone\\_%' do nothing) \
     insert into notifications (user_id, type, title, content) \
     select $1, 'persona_upgrade_available', '페르소나를 성장시킬 수 있어요! 🌱', '지금 페르소나를 업그레이드해 보세요.' \
-    from personas p, (select count(*) as n from diaries where user_id = $1) c \
+    from personas p, c \
     where p.user_id = $1 and ((c.n = 3 and p.level = 'temporary') or (c.n = 7 and p.level <> 'complete')) \
       and not exists (select 1 from notifications where user_id = $1 and type = 'persona_upgrade_available' and not is_read)";
 
@@ -136,17 +136,18 @@ async fn create_diary(
         )
         .await?;
     let diary = Diary::from_row(row.first().ok_or_else(|| anyhow::anyhow!("insert returned no row"))?);
-    tx.execute_typed(MILESTONES_SQL, &[(&auth.id(), Type::INT8)]).await?;
-    tx.execute_typed(UPGRADE_AVAILABLE_SQL, &[(&auth.id(), Type::INT8)]).await?;
+    tx.execute_typed(NOTIFICATIONS_SQL, &[(&auth.id(), Type::INT8)]).await?;
     // The diary's AI work commits with it, or not at all.
     let user_id = auth.id();
-    jobs::enqueue(&*tx, &AiJob::AnalyzeDiary { job_id: jobs::new_job_id(), user_id, diary_id: diary.id }, None).await?;
     let today = crate::time::today();
     let week_start = today - Duration::days(i64::from(chrono::Datelike::weekday(&today).num_days_from_monday()));
+    let analysis = AiJob::AnalyzeDiary { job_id: jobs::new_job_id(), user_id, diary_id: diary.id };
     let summary = AiJob::WeeklySummary { job_id: jobs::new_job_id(), user_id, week_start };
-    jobs::enqueue(&*tx, &summary, Some(&format!("weekly:{user_id}:{week_start}:{}", diary.id))).await?;
     let prompts = AiJob::PromptSuggestions { job_id: jobs::new_job_id(), user_id, day: today };
-    jobs::enqueue(&*tx, &prompts, Some(&format!("prompts:{user_id}:{today}"))).await?;
+    let (summary_key, prompts_key) =
+        (format!("weekly:{user_id}:{week_start}:{}", diary.id), format!("prompts:{user_id}:{today}"));
+    jobs::enqueue_many(&*tx, &[(&analysis, None), (&summary, Some(&summary_key)), (&prompts, Some(&prompts_key))])
+        .await?;
     tx.commit().await?;
     record_write(&state, &mut db, auth.id()).await?;
     state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), diary.diary_date)).await;

@@ -132,34 +132,56 @@ pub fn new_job_id() -> String {
 /// Enqueues `job` in the caller's transaction (or on a plain connection). With an idempotency
 /// key, a second enqueue of the same key is a no-op and returns `false`.
 pub async fn enqueue<C: GenericClient>(db: &C, job: &AiJob, idempotency_key: Option<&str>) -> ApiResult<bool> {
-    let payload = serde_json::to_vec(job).map_err(anyhow::Error::from)?;
+    Ok(enqueue_many(db, &[(job, idempotency_key)]).await? == 1)
+}
+
+/// Enqueues several jobs in one statement (one round trip however many): the apalis task rows
+/// and, for jobs on behalf of a user, their `ai_jobs` rows. Returns how many were new.
+pub async fn enqueue_many<C: GenericClient>(db: &C, jobs: &[(&AiJob, Option<&str>)]) -> ApiResult<u64> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    let mut keys = Vec::with_capacity(jobs.len());
+    let mut users = Vec::with_capacity(jobs.len());
+    let mut kinds = Vec::with_capacity(jobs.len());
+    let mut subjects = Vec::with_capacity(jobs.len());
+    for (job, key) in jobs {
+        ids.push(job.job_id().to_owned());
+        payloads.push(serde_json::to_vec(job).map_err(anyhow::Error::from)?);
+        keys.push(key.map(str::to_owned));
+        users.push(job.user_id());
+        kinds.push(job.kind());
+        subjects.push(job.subject_id());
+    }
     // One attempt at the queue level: the job retries its LLM calls itself, with backoff; a job
     // orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
-    let inserted = db
-        .execute_typed(
-            "insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
-             values ($1, $2, $3, 'Pending', 0, 1, now(), 0, ''::hstore, $4) \
-             on conflict (job_type, idempotency_key) do nothing",
-            &[(&job.job_id(), Type::TEXT), (&QUEUE, Type::TEXT), (&payload, Type::BYTEA), (&idempotency_key, Type::TEXT)],
-        )
-        .await?;
-    if inserted == 0 {
-        return Ok(false);
-    }
-    if let Some(user_id) = job.user_id() {
-        db.execute_typed(
-            "insert into ai_jobs (id, user_id, kind, subject_id) values ($1, $2, $3, $4)",
+    let row = db
+        .query_typed(
+            "with queued as ( \
+                 insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
+                 select unnest($1::text[]), $2, unnest($3::bytea[]), 'Pending', 0, 1, now(), 0, ''::hstore, unnest($4::text[]) \
+                 on conflict (job_type, idempotency_key) do nothing returning id), \
+             tracked as ( \
+                 insert into ai_jobs (id, user_id, kind, subject_id) \
+                 select j.id, j.user_id, j.kind, j.subject_id \
+                 from unnest($1::text[], $5::int8[], $6::text[], $7::int8[]) as j(id, user_id, kind, subject_id) \
+                 where j.user_id is not null and j.id in (select id from queued)) \
+             select count(*) from queued",
             &[
-                (&job.job_id(), Type::TEXT),
-                (&user_id, Type::INT8),
-                (&job.kind(), Type::TEXT),
-                (&job.subject_id(), Type::INT8),
+                (&ids, Type::TEXT_ARRAY),
+                (&QUEUE, Type::TEXT),
+                (&payloads, Type::BYTEA_ARRAY),
+                (&keys, Type::TEXT_ARRAY),
+                (&users, Type::INT8_ARRAY),
+                (&kinds, Type::TEXT_ARRAY),
+                (&subjects, Type::INT8_ARRAY),
             ],
         )
         .await?;
+    let inserted: i64 = row.first().map_or(0, |r| r.get(0));
+    for (job, _) in jobs {
+        metrics::counter!("jobs_enqueued_total", "job" => job.kind()).increment(1);
     }
-    metrics::counter!("jobs_enqueued_total", "job" => job.kind()).increment(1);
-    Ok(true)
+    Ok(inserted as u64)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1,0 +1,369 @@
+"""The benchmark driver behind scripts/bench: seeds, measures ceilings, runs the scenarios
+with wrk through nginx, samples the API's memory, and prints the table."""
+
+import asyncio, base64, datetime, hashlib, hmac, json, os, platform, re, subprocess, sys, tempfile, threading, time, urllib.request
+
+BIN = sys.argv[1]
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "128"))
+USERS = int(os.environ.get("BENCH_USERS", "10000"))
+DIARIES = int(os.environ.get("BENCH_DIARIES", "30"))
+IDLE = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
+SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuv"
+API = os.environ["API_UPSTREAM"]
+NGINX = os.environ["NGINX_URL"]
+DIRECT = os.environ["DATABASE_DIRECT_URL"]
+WORK = tempfile.mkdtemp(prefix="dearme-bench-")
+LLM_PORT, WORKER_PORT, CEILING_PORT = 61090, 61100, 61081
+# The last BURST users have no persona: the persona-generation burst is theirs.
+BURST = min(200, USERS // 2)
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+def with_db(url, db):
+    return url.rsplit("/", 1)[0] + "/" + db
+
+
+def psql(sql, url=DIRECT):
+    return subprocess.run(["psql", url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def env(**extra):
+    e = dict(os.environ, JWT_SECRET=SECRET, LISTEN_ADDR=API, RATE_LIMIT_ENABLED="false", RUST_LOG="warn",
+             LLM_BASE_URL=f"http://127.0.0.1:{LLM_PORT}/v1", METRICS_ADDR=f"127.0.0.1:{WORKER_PORT}", DEV_LLM_ADDR=f"127.0.0.1:{LLM_PORT}",
+             DEV_LLM_TOKEN_LATENCY_MS="20")
+    e.update(extra)
+    return e
+
+
+class Proc:
+    def __init__(self, *args, **extra):
+        self.p = subprocess.Popen([BIN, *args], env=env(**extra), stdout=subprocess.DEVNULL, stderr=open(f"{WORK}/{args[0]}.log", "a"))
+
+    def rss_mb(self):
+        with open(f"/proc/{self.p.pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=30)
+
+
+def wait_http(url, tries=200):
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up")
+
+
+def start_api(**extra):
+    api = Proc("serve", **extra)
+    wait_http(f"http://{API}/health/live")
+    return api
+
+
+class Sampler:
+    """The API's peak resident memory while a scenario runs."""
+
+    def __init__(self, proc):
+        self.proc, self.peak, self.running = proc, 0.0, True
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, self.proc.rss_mb())
+            time.sleep(0.05)
+
+    def stop(self):
+        self.running = False
+        self.t.join()
+        return self.peak
+
+
+def jwt(user_id, sid):
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    head = b64(b'{"alg":"HS256","typ":"JWT"}')
+    body = b64(json.dumps({"sub": str(user_id), "sid": sid, "iat": now, "exp": now + 2 * 86400}).encode())
+    sig = b64(hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{sig}"
+
+
+def seed():
+    log(f"seeding {USERS} users x {DIARIES} diaries, personas, friendships, sessions")
+    started = time.time()
+    psql(f"""
+        insert into users (email, username, password_hash, email_verified)
+          select 'user' || i || '@bench.local', 'user' || i, 'unused', true from generate_series(1, {USERS}) i;
+        insert into diaries (user_id, title, content, mood, weather, diary_date)
+          select u.id, '일기 ' || d, repeat('오늘은 산책을 하고 친구를 만났다. ', 12),
+                 (array['happy','sad','calm','excited','tired','grateful','anxious','hopeful','lonely','angry'])[1 + (u.id + d) % 10],
+                 'sunny', current_date - 4 - d
+          from users u, generate_series(0, {DIARIES - 1}) d;
+        insert into personas (user_id, name, personality, traits)
+          select id, 'persona ' || id, '따뜻하고 호기심 많은 성격', '{{따뜻한,차분한,유쾌한}}' from users where id <= {USERS - BURST};
+        insert into friendships (requester_id, addressee_id, status)
+          select id, id + 1, 'accepted' from users where id % 2 = 1 and id < {USERS};
+        insert into sessions (id, user_id, expires_at) select md5('s' || id), id, now() + interval '2 days' from users;
+        analyze;""")
+    tokens = [jwt(i, hashlib.md5(f"s{i}".encode()).hexdigest()) for i in range(1, USERS + 1)]
+    with_persona = tokens[: USERS - BURST]
+    write(f"{WORK}/tokens.txt", "\n".join(tokens))
+    write(f"{WORK}/persona_tokens.txt", "\n".join(with_persona))
+    log(f"seeded in {time.time() - started:.1f}s")
+    return tokens
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text + "\n")
+
+
+LUA = """
+local tokens = {}
+for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+local counter = 0
+local dates = {%(dates)s}
+local next_id = 0
+-- Runs in the main state: gives each thread's state a global `tid` (0, 1, ...).
+setup = function(thread) thread:set("tid", next_id); next_id = next_id + 1 end
+request = function()
+%(body)s
+end
+"""
+
+GET_BODY = '  return wrk.format("GET", "%(path)s", {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]})'
+POST_DIARY = """  local i = counter * 2 + (tid or 0)
+  counter = counter + 1
+  local user = (i % #tokens) + 1
+  local date = dates[(math.floor(i / #tokens) % #dates) + 1]
+  local body = '{"title":"bench","content":"벤치마크 일기","mood":"happy","diary_date":"' .. date .. '"}'
+  return wrk.format("POST", "/api/v1/diaries", {["Authorization"] = "Bearer " .. tokens[user], ["Content-Type"] = "application/json"}, body)"""
+MIXED = """  local r = math.random(100)
+  local t = tokens[math.random(#tokens)]
+  local h = {["Authorization"] = "Bearer " .. t}
+  if r <= 45 then return wrk.format("GET", "/api/v1/diaries?page=1&per_page=10", h)
+  elseif r <= 65 then return wrk.format("GET", "/api/v1/users/me", h)
+  elseif r <= 75 then return wrk.format("GET", "/api/v1/notifications/unread-count", h)
+  elseif r <= 85 then return wrk.format("GET", "/api/v1/diaries/stats", h)
+  elseif r <= 95 then return wrk.format("GET", "/api/v1/personas/me", h)
+  else
+%(post)s
+  end"""
+
+
+def lua(name, body, tokens="tokens.txt"):
+    today = datetime.date.today()
+    dates = ",".join(f'"{today - datetime.timedelta(days=d)}"' for d in range(4))
+    path = f"{WORK}/{name}.lua"
+    write(path, LUA % {"tokens": f"{WORK}/{tokens}", "dates": dates, "body": body})
+    return path
+
+
+def wrk(url, script=None, duration=DURATION, connections=CONNECTIONS):
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.split("Socket errors:")[1].split("\n")[0])) if "Socket errors:" in out else 0
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": non2xx + sock}
+
+
+def ceiling_nginx():
+    conf = f"""worker_processes auto; pid {WORK}/nginx.pid; error_log {WORK}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{ access_log off; client_body_temp_path {WORK}; proxy_temp_path {WORK}; fastcgi_temp_path {WORK};
+  uwsgi_temp_path {WORK}; scgi_temp_path {WORK};
+  server {{ listen 127.0.0.1:{CEILING_PORT}; location / {{ return 200 'ok'; }} }} }}"""
+    write(f"{WORK}/nginx.conf", conf)
+    subprocess.run(["nginx", "-c", f"{WORK}/nginx.conf", "-p", WORK], check=True)
+    try:
+        return wrk(f"http://127.0.0.1:{CEILING_PORT}/")
+    finally:
+        subprocess.run(["nginx", "-c", f"{WORK}/nginx.conf", "-p", WORK, "-s", "stop"], check=False)
+
+
+def ceiling_pgbench():
+    subprocess.run(["psql", with_db(DIRECT, "postgres"), "-qc", "create database pgbench"], check=False, capture_output=True)
+    url = with_db(DIRECT, "pgbench")
+    subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], check=True, capture_output=True)
+    time.sleep(1)  # let the replica replay the new database
+    ro = with_db(os.environ["DATABASE_READ_URL"], "pgbench")
+    out = subprocess.run(["pgbench", "-S", "-n", "-c", "64", "-j", "2", "-T", str(DURATION), ro], capture_output=True, text=True, check=True).stdout
+    return {"rps": float(re.search(r"tps = ([\d.]+)", out).group(1))}
+
+
+def ceiling_redis():
+    port = os.environ["REDIS_URL"].rsplit(":", 1)[1].strip("/")
+    out = subprocess.run(["redis-benchmark", "-p", port, "-t", "get", "-c", "128", "-n", str(max(100_000, 20_000 * DURATION)), "-q"],
+                         capture_output=True, text=True, check=True).stdout
+    return {"rps": float(re.search(r"GET: ([\d.]+) requests per second", out.replace("\r", "\n")).group(1))}
+
+
+async def hold_idle(n):
+    """Opens `n` keep-alive connections to the API, makes one request on each, and holds them."""
+    host, port = API.split(":")
+    conns = []
+    for i in range(0, n, 500):
+        batch = await asyncio.gather(*(asyncio.open_connection(host, int(port)) for _ in range(min(500, n - i))))
+        for r, w in batch:
+            w.write(b"GET /health HTTP/1.1\r\nHost: bench\r\n\r\n")
+        await asyncio.gather(*(w.drain() for _, w in batch))
+        await asyncio.gather(*(r.readuntil(b"healthy\"}") for r, _ in batch))
+        conns.extend(batch)
+    return conns
+
+
+def main():
+    machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {platform.platform()}"
+    log("machine:", machine)
+    Proc("migrate").p.wait()
+    seed()
+    llm = Proc("dev-llm")
+    wait_http(f"http://127.0.0.1:{LLM_PORT}/health")
+    rows, ceilings = [], {}
+
+    log("ceilings: nginx constant, pgbench -S through PgBouncer, redis-benchmark GET")
+    ceilings["nginx"] = ceiling_nginx()
+    ceilings["pgbench"] = ceiling_pgbench()
+    ceilings["redis"] = ceiling_redis()
+
+    api = start_api()
+    time.sleep(1)
+    idle_rss = api.rss_mb()
+
+    def scenario(name, url, script, ceiling="nginx", warmup=True):
+        if warmup:
+            wrk(url, script, duration=max(2, DURATION // 3))
+        sampler = Sampler(api)
+        r = wrk(url, script)
+        r["rss"] = sampler.stop()
+        r.update(name=name, ceiling=ceiling)
+        rows.append(r)
+        log(f"{name}: {r['rps']:.0f} rps, p99 {r['p99']:.1f} ms, {r['errors']} errors")
+        return r
+
+    base = f"{NGINX}/api/v1"
+    scenario("GET /users/me (session from cache)", f"{base}/users/me", lua("me", GET_BODY % {"path": "/api/v1/users/me"}))
+    scenario("GET /personas/me (cache hit)", f"{base}/personas/me", lua("persona", GET_BODY % {"path": "/api/v1/personas/me"}, "persona_tokens.txt"))
+    diaries = scenario("GET /diaries?page=1&per_page=10 (replica via PgBouncer)", f"{base}/diaries", lua("diaries", GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}), "pgbench")
+    scenario("GET /diaries/stats (cache hit)", f"{base}/diaries/stats", lua("stats", GET_BODY % {"path": "/api/v1/diaries/stats"}))
+    api.stop()
+    api = start_api(CACHE_ENABLED="false")
+    scenario("GET /diaries/stats (cache off)", f"{base}/diaries/stats", lua("stats_off", GET_BODY % {"path": "/api/v1/diaries/stats"}), "pgbench")
+    api.stop()
+    api = start_api()
+    scenario("POST /diaries (+ 3 jobs, same transaction)", f"{base}/diaries", lua("post", POST_DIARY), warmup=False)
+    jobs = int(psql("select count(*) from apalis.jobs"))
+    log(f"{jobs} jobs enqueued by the write scenario")
+
+    # Mixed: the seed's traffic shape, with the worker running and chat streams open.
+    psql("delete from diaries where diary_date >= current_date - 3; delete from apalis.jobs; delete from ai_jobs;"
+         "insert into subscriptions (user_id, plan, status, expires_at) select id, 'premium', 'active', now() + interval '30 days' from users where id <= 16;"
+         "insert into chats (user_id, persona_id, is_own_persona) select p.user_id, p.id, true from personas p where p.user_id <= 16;")
+    worker = Proc("worker")
+    wait_http(f"http://127.0.0.1:{WORKER_PORT}/health/live")
+    chats = psql("select user_id || ' ' || id from chats order by user_id").splitlines()
+    stop_streams = threading.Event()
+    streams_done = [0]
+
+    def stream_loop(user, chat):
+        token = jwt(int(user), hashlib.md5(f"s{user}".encode()).hexdigest())
+        while not stop_streams.is_set():
+            out = subprocess.run(["curl", "-sN", "--max-time", "30", "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
+                                  "-d", '{"content":"오늘 어땠어?"}', f"{base}/chats/{chat}/messages/stream"], capture_output=True, text=True).stdout
+            if '"type":"done"' in out:
+                streams_done[0] += 1
+
+    threads = [threading.Thread(target=stream_loop, args=c.split(), daemon=True) for c in chats]
+    for t in threads:
+        t.start()
+    mixed = scenario("mixed: 45% list, 20% me, 10% unread, 10% stats, 10% persona, 5% write; 16 chat streams open",
+                     f"{base}/diaries", lua("mixed", MIXED % {"post": POST_DIARY.replace("  ", "    ")}, "persona_tokens.txt"), warmup=False)
+    stop_streams.set()
+    for t in threads:
+        t.join()
+    mixed["name"] += f" ({streams_done[0]} streams completed)"
+
+    # Issue 3: 200 persona generations (LLM latency 3 s) must not slow the diary list.
+    req = urllib.request.Request(f"http://127.0.0.1:{LLM_PORT}/_control/config", data=b'{"latency_ms":3000,"token_latency_ms":20}',
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(req)
+    burst_tokens = [jwt(i, hashlib.md5(f"s{i}".encode()).hexdigest()) for i in range(USERS - BURST + 1, USERS + 1)]
+    # A fair comparison: the queue drained, the worker idle, then the diary list alone and
+    # the diary list during the burst.
+    psql("delete from apalis.jobs; delete from ai_jobs;")
+    time.sleep(2)
+    diaries = wrk(f"{base}/diaries", lua("diaries_quiet", GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}))
+    diaries.update(name="GET /diaries with the worker running, queue empty (baseline for the next row)", ceiling="pgbench", rss=api.rss_mb())
+    rows.append(diaries)
+
+    def burst():
+        procs = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n", "-X", "POST", "-H", f"Authorization: Bearer {t}",
+                                   "-H", "Prefer: respond-async", f"{base}/personas/generate"], stdout=subprocess.PIPE, text=True) for t in burst_tokens]
+        return [p.communicate()[0].strip() for p in procs]
+
+    codes = []
+    burster = threading.Thread(target=lambda: codes.extend(burst()))
+    sampler = Sampler(api)
+    burster.start()
+    during = wrk(f"{base}/diaries", lua("diaries_burst", GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}))
+    burster.join()
+    during.update(name=f"GET /diaries during a burst of {len(burst_tokens)} POST /personas/generate (Prefer: respond-async, LLM 3 s; {codes.count('202')} x 202)",
+                  ceiling="pgbench", rss=sampler.stop())
+    rows.append(during)
+    log(f"burst: {during['rps']:.0f} rps vs {diaries['rps']:.0f} before; p99 {during['p99']:.1f} vs {diaries['p99']:.1f} ms")
+    worker.stop()
+
+    # Idle connections held by one API process.
+    api.stop()
+    api = start_api()
+    time.sleep(1)
+    before = api.rss_mb()
+    loop = asyncio.new_event_loop()
+    started = time.time()
+    conns = loop.run_until_complete(hold_idle(IDLE))
+    time.sleep(2)
+    held = api.rss_mb()
+    for _, w in conns:
+        w.close()
+    loop.close()
+    rows.append({"name": f"{IDLE} idle keep-alive connections held by one API process (opened in {time.time() - started:.1f}s)",
+                 "rps": None, "p50": None, "p99": None, "errors": IDLE - len(conns), "rss": held, "ceiling": None})
+    api.stop()
+    llm.stop()
+
+    # The table.
+    head = f"Machine: {machine}. Date: {datetime.date.today()}. wrk -t2 -c{CONNECTIONS} -d{DURATION}s through nginx, on the same machine. {USERS} users x {DIARIES} diaries."
+    lines = [head, "", "| scenario | req/s | p50 ms | p99 ms | errors | API peak RSS MB | share of ceiling |", "|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        share = ""
+        if r["ceiling"] and r["rps"]:
+            c = ceilings[r["ceiling"]]["rps"]
+            share = f"{r['rps'] / c:.0%} of {r['ceiling']} ({c:,.0f}/s)"
+        fmt = lambda v, f: "—" if v is None else format(v, f)
+        lines.append(f"| {r['name']} | {fmt(r['rps'], ',.0f')} | {fmt(r['p50'], '.1f')} | {fmt(r['p99'], '.1f')} | {r['errors']} | {r['rss']:.0f} | {share} |")
+    lines.append(f"| API idle RSS | — | — | — | — | {idle_rss:.0f} | |")
+    lines.append(f"| ceiling: nginx returning a constant | {ceilings['nginx']['rps']:,.0f} | {ceilings['nginx']['p50']:.1f} | {ceilings['nginx']['p99']:.1f} | {ceilings['nginx']['errors']} | — | |")
+    lines.append(f"| ceiling: pgbench -S through PgBouncer (replica, 64 clients) | {ceilings['pgbench']['rps']:,.0f} | — | — | — | — | |")
+    lines.append(f"| ceiling: redis-benchmark GET (128 clients) | {ceilings['redis']['rps']:,.0f} | — | — | — | — | |")
+    table = "\n".join(lines)
+    print(table)
+    if os.environ.get("BENCH_OUT"):
+        write(os.environ["BENCH_OUT"], table)
+
+
+if __name__ == "__main__":
+    main()
