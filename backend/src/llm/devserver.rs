@@ -6,7 +6,8 @@
 //!
 //! Control endpoints (tests use them): `POST /_control/config {latency_ms, token_latency_ms}`,
 //! `POST /_control/faults [{"kind":"status","status":500,"times":2}, {"kind":"hang","times":1}]`
-//! (consumed in order, one per request), `GET /_control/stats` (`{"requests": n}`).
+//! (consumed in order, one per request), `GET /_control/stats` (`{"requests": n, "in_flight": n,
+//! "max_in_flight": n}`: the most requests it ever served at once).
 
 use std::{
     collections::VecDeque,
@@ -62,6 +63,25 @@ struct DevState {
     config: Mutex<DevConfig>,
     faults: Mutex<VecDeque<Fault>>,
     requests: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a request as in flight until dropped (also when the client goes away mid-request).
+struct InFlight<'a>(&'a DevState);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a DevState) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub fn router(config: DevConfig) -> Router {
@@ -109,7 +129,11 @@ async fn set_faults(State(state): State<Arc<DevState>>, Json(faults): Json<Vec<F
 }
 
 async fn stats(State(state): State<Arc<DevState>>) -> Json<Value> {
-    Json(json!({ "requests": state.requests.load(Ordering::Relaxed) }))
+    Json(json!({
+        "requests": state.requests.load(Ordering::Relaxed),
+        "in_flight": state.in_flight.load(Ordering::SeqCst),
+        "max_in_flight": state.max_in_flight.load(Ordering::SeqCst),
+    }))
 }
 
 fn next_fault(state: &DevState) -> Option<Fault> {
@@ -128,6 +152,7 @@ fn next_fault(state: &DevState) -> Option<Fault> {
 
 async fn completions(State(state): State<Arc<DevState>>, Json(body): Json<Value>) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight::enter(&state);
     let config = *state.config.lock().expect("config lock");
     match next_fault(&state) {
         Some(Fault::Status { status, retry_after_secs, .. }) => {

@@ -265,3 +265,20 @@ async fn a_job_whose_worker_is_killed_mid_call_completes_once_on_another_worker(
         db.query_one("select count(*) from notifications where type = 'persona_updated'", &[]).await.unwrap().get(0);
     assert_eq!(notices, 1, "and one 'ready' notification");
 }
+
+#[tokio::test]
+async fn llm_calls_of_a_worker_never_exceed_its_concurrency_limit() {
+    let app = TestApp::builder().worker().settings(|s| s.llm.max_concurrency = 2).spawn().await;
+    let config = json!({ "latency_ms": 300, "token_latency_ms": 0 });
+    app.http.post(format!("{}/_control/config", app.llm)).json(&config).send().await.unwrap();
+    let token = app.user("minji").await;
+    // Four diaries: four analyses, four weekly summaries and one day's prompt suggestions (once a
+    // day), each one LLM call, for a worker that runs four jobs at once.
+    for days_ago in 0..4 {
+        app.diary(&token, days_ago, Some("calm")).await;
+    }
+    app.wait_for_jobs().await;
+    let stats: Value = app.http.get(format!("{}/_control/stats", app.llm)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats["requests"], 9);
+    assert_eq!(stats["max_in_flight"], 2, "the shared limit held, and was used: {stats}");
+}
