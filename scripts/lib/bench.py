@@ -111,8 +111,10 @@ def seed():
           select id, 'persona ' || id, '따뜻하고 호기심 많은 성격', '{{따뜻한,차분한,유쾌한}}' from users where id <= {USERS - BURST};
         insert into friendships (requester_id, addressee_id, status)
           select id, id + 1, 'accepted' from users where id % 2 = 1 and id < {USERS};
-        insert into sessions (id, user_id, expires_at) select md5('s' || id), id, now() + interval '2 days' from users;
-        analyze;""")
+        insert into sessions (id, user_id, expires_at) select md5('s' || id), id, now() + interval '2 days' from users;""")
+    # As autovacuum would have on a long-lived database: statistics and the visibility map
+    # (index-only counts). VACUUM cannot run in psql -c's implicit transaction, hence its own call.
+    psql("vacuum analyze")
     tokens = [jwt(i, hashlib.md5(f"s{i}".encode()).hexdigest()) for i in range(1, USERS + 1)]
     with_persona = tokens[: USERS - BURST]
     write(f"{WORK}/tokens.txt", "\n".join(tokens))

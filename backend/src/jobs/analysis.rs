@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use tokio_postgres::types::Type;
 
 use super::worker::{JobResult, WorkerState};
-use crate::llm::prompts::{self, DiaryText};
+use crate::{
+    llm::prompts::{self, DiaryText},
+    mental::MentalFeedback,
+};
 
 #[derive(Deserialize)]
 struct Analysis {
@@ -17,16 +20,7 @@ struct Analysis {
     social_connection: i64,
     resilience: i64,
     overall_status: String,
-    feedback: Feedback,
-}
-
-#[derive(Deserialize, serde::Serialize)]
-struct Feedback {
-    status_label: String,
-    message: String,
-    encouragement: String,
-    suggestion: Option<String>,
-    emoji: String,
+    feedback: MentalFeedback,
 }
 
 fn validate(a: &Analysis) -> Result<(), String> {

@@ -284,3 +284,88 @@ async fn auto_verify_lets_a_new_account_log_in_at_once() {
     app.login("minji@example.com", "password123").await;
     assert!(app.state.mailer.outbox().is_empty(), "no verification mail when accounts are auto-verified");
 }
+
+/// A minimal SMTP server at the network edge: accepts every message and hands its raw text over.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut in_data = false;
+                let mut message = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            tx.send(std::mem::take(&mut message)).unwrap();
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            message.push_str(&line);
+                            message.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn with_smtp_configured_the_verification_link_is_mailed() {
+    let (port, mut inbox) = smtp_sink().await;
+    let app = TestApp::builder()
+        .settings(move |s| {
+            s.smtp = Some(dearme::settings::SmtpSettings {
+                host: "127.0.0.1".into(),
+                port,
+                username: None,
+                password: None,
+                from: "DearMe <no-reply@dearme.test>".into(),
+            });
+        })
+        .spawn()
+        .await;
+    json_of(app.post("/api/v1/auth/register", None, register_body("minji")).await, StatusCode::CREATED).await;
+    let message =
+        tokio::time::timeout(std::time::Duration::from_secs(10), inbox.recv()).await.expect("a mail arrives").unwrap();
+    assert!(message.contains("To: minji@example.com"), "{message}");
+    // The body is transfer-encoded (Korean text): base64 or quoted-printable.
+    let (head, body) = message.split_once("\n\n").expect("headers, then the body");
+    let text = if head.contains("Content-Transfer-Encoding: base64") {
+        use base64::Engine;
+        let joined: String = body.lines().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined.trim()).unwrap()).unwrap()
+    } else {
+        body.replace("=\n", "").replace("=3D", "=")
+    };
+    let token = text
+        .split("verify-email?token=")
+        .nth(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .expect("the mail carries the link");
+    assert!(app.state.mailer.outbox().is_empty(), "nothing is only logged when SMTP is configured");
+    json_of(app.get(&format!("/api/v1/auth/verify-email?token={token}"), None).await, StatusCode::OK).await;
+}

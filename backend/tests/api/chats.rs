@@ -17,6 +17,13 @@ async fn own_persona(app: &TestApp, token: &str) -> i64 {
         .get(0)
 }
 
+/// A chat of `token`'s user with their own persona.
+async fn own_chat(app: &TestApp, token: &str) -> Value {
+    let persona_id = own_persona(app, token).await;
+    json_of(app.post("/api/v1/chats", Some(token), json!({ "persona_id": persona_id })).await, StatusCode::CREATED)
+        .await
+}
+
 fn events(body: &str) -> Vec<Value> {
     body.split('\n').filter_map(|l| l.strip_prefix("data: ")).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -33,12 +40,7 @@ async fn stream(app: &TestApp, token: &str, chat_id: i64, content: &str) -> (req
 async fn a_stream_sends_the_user_message_then_chunks_then_done_with_their_concatenation() {
     let app = TestApp::builder().worker().spawn().await;
     let token = app.user("minji").await;
-    let persona_id = own_persona(&app, &token).await;
-    let chat = json_of(
-        app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona_id })).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let chat = own_chat(&app, &token).await;
     assert_eq!(chat["is_own_persona"], true);
     let chat_id = chat["id"].as_i64().unwrap();
     let (headers, events) = stream(&app, &token, chat_id, "오늘 하루 어땠어?").await;
@@ -66,12 +68,7 @@ async fn a_stream_sends_the_user_message_then_chunks_then_done_with_their_concat
 async fn a_failing_llm_ends_the_stream_with_an_error_event() {
     let app = TestApp::builder().worker().spawn().await;
     let token = app.user("minji").await;
-    let persona_id = own_persona(&app, &token).await;
-    let chat = json_of(
-        app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona_id })).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let chat = own_chat(&app, &token).await;
     let faults = json!([{ "kind": "status", "status": 500, "times": 3 }]);
     app.http.post(format!("{}/_control/faults", app.llm)).json(&faults).send().await.unwrap();
     let (_, events) = stream(&app, &token, chat["id"].as_i64().unwrap(), "안녕").await;
@@ -123,12 +120,7 @@ async fn with_redis_down_the_stream_still_ends_with_the_reply() {
         .spawn()
         .await;
     let token = app.user("minji").await;
-    let persona_id = own_persona(&app, &token).await;
-    let chat = json_of(
-        app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona_id })).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let chat = own_chat(&app, &token).await;
     let (_, events) = stream(&app, &token, chat["id"].as_i64().unwrap(), "안녕").await;
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["user_message", "chunk", "done"], "the reply arrives whole, from Postgres");
@@ -139,12 +131,7 @@ async fn with_redis_down_the_stream_still_ends_with_the_reply() {
 async fn send_message_waits_for_the_reply_and_the_free_plan_allows_five_a_day() {
     let app = TestApp::builder().worker().spawn().await;
     let token = app.user("minji").await;
-    let persona_id = own_persona(&app, &token).await;
-    let chat = json_of(
-        app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona_id })).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let chat = own_chat(&app, &token).await;
     let path = format!("/api/v1/chats/{}/messages", chat["id"]);
     for i in 0..5 {
         let reply =
