@@ -178,10 +178,10 @@ async fn the_quiz_makes_a_temporary_persona_that_levels_up_with_diaries() {
 }
 
 /// A worker in its own process, so it can be killed for real.
-struct WorkerProcess(std::process::Child);
+pub struct WorkerProcess(std::process::Child);
 
 impl WorkerProcess {
-    fn start(app: &TestApp) -> Self {
+    pub fn start(app: &TestApp) -> Self {
         let s = &app.settings;
         let child = Command::new(env!("CARGO_BIN_EXE_dearme"))
             .arg("worker")
@@ -202,7 +202,7 @@ impl WorkerProcess {
         Self(child)
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         // SIGKILL: no drain, no cleanup.
         let _ = self.0.kill();
         let _ = self.0.wait();

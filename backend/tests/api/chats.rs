@@ -196,3 +196,39 @@ async fn chats_are_owner_scoped_and_friend_personas_need_friendship() {
     assert_eq!(list["total"], 1);
     assert_eq!(app.delete(&path, Some(&owner)).await.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn a_stream_whose_worker_dies_mid_reply_still_ends_with_an_error() {
+    use futures_util::StreamExt;
+    // No in-process worker: a real worker process, killed after the first chunk.
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let chat = own_chat(&app, &token).await;
+    let slow = json!({ "latency_ms": 0, "token_latency_ms": 300 });
+    app.http.post(format!("{}/_control/config", app.llm)).json(&slow).send().await.unwrap();
+    let mut worker = crate::ai::WorkerProcess::start(&app);
+    let res = app
+        .post(&format!("/api/v1/chats/{}/messages/stream", chat["id"]), Some(&token), json!({ "content": "안녕" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.bytes_stream();
+    let mut text = String::new();
+    let started = std::time::Instant::now();
+    while let Some(piece) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&piece.unwrap()));
+        if reply_started(&text) {
+            worker.kill();
+        }
+    }
+    let events = events(&text);
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"user_message"));
+    assert!(kinds.contains(&"chunk"), "the reply had started: {kinds:?}");
+    assert_eq!(kinds.last(), Some(&"error"), "the stream ends even though no one will finish it: {kinds:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "bounded by the idle timeout");
+}
+
+/// True once a chunk has arrived (the worker is mid-reply).
+fn reply_started(text: &str) -> bool {
+    text.contains("\"type\":\"chunk\"")
+}
