@@ -43,6 +43,16 @@ pub enum Cache {
 }
 
 impl Cache {
+    pub const ALL: [Cache; 7] = [
+        Self::Persona,
+        Self::Stats,
+        Self::Calendar,
+        Self::WeeklyInsight,
+        Self::DiaryCount,
+        Self::Friends,
+        Self::FriendsWithPersona,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Persona => "persona",

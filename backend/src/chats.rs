@@ -296,11 +296,14 @@ async fn accept_message(
 ) -> ApiResult<(ChatMessage, String)> {
     let chat = own_chat(state, auth, chat_id).await?;
     let mut db = state.db.writer().await?;
-    let premium = subscriptions::is_premium(&mut db, auth.id()).await?;
+    // Only own-persona chats count against the plan: friend chats skip the premium lookup.
+    let limit: Option<i64> = match chat.is_own_persona {
+        true if !subscriptions::is_premium(&mut db, auth.id()).await? => Some(FREE_DAILY_CHAT_LIMIT),
+        _ => None,
+    };
     let tx = db.transaction().await?;
     if chat.is_own_persona {
         // Atomic check-and-count: concurrent sends cannot slip past the limit.
-        let limit: Option<i64> = (!premium).then_some(FREE_DAILY_CHAT_LIMIT);
         let counted = tx
             .query_typed(
                 "insert into chat_usage (user_id, usage_date, messages) values ($1, $2, 1) \
@@ -382,34 +385,8 @@ async fn stream_message(
     let (message, job_id) = accept_message(&state, &auth, chat_id, &body.content).await?;
     // Subscribing after the commit is safe: the replay log holds anything published before.
     let reader = streams::Reader::open(&state.redis, message.id).await;
-    let user_id = auth.id();
     let first = json!({ "type": "user_message", "message": message });
-    let stream = futures_util::stream::unfold(
-        Relay {
-            state,
-            user_id,
-            job_id,
-            message_id: message.id,
-            reader,
-            queue: vec![first].into(),
-            chunks_sent: false,
-            finished: false,
-        },
-        |mut relay| async move {
-            let event = relay.next().await?;
-            Some((Ok::<_, Infallible>(sse_frame(&event)), relay))
-        },
-    );
-    Ok(sse_response(stream))
-}
-
-fn sse_response(stream: impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response {
-    let mut response = Response::new(HttpBody::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    Ok(Relay::new(state, auth.id(), job_id, message.id, reader, Some(first)).into_response())
 }
 
 /// Added endpoint: re-attaches to the reply stream of a message already sent (a dropped
@@ -434,21 +411,7 @@ async fn resume_stream(
         .get(0);
     drop(db);
     let reader = streams::Reader::open(&state.redis, message_id).await;
-    let relay = Relay {
-        state,
-        user_id: auth.id(),
-        job_id,
-        message_id,
-        reader,
-        queue: Default::default(),
-        chunks_sent: false,
-        finished: false,
-    };
-    let stream = futures_util::stream::unfold(relay, |mut relay| async move {
-        let event = relay.next().await?;
-        Some((Ok::<_, Infallible>(sse_frame(&event)), relay))
-    });
-    Ok(sse_response(stream))
+    Ok(Relay::new(state, auth.id(), job_id, message_id, reader, None).into_response())
 }
 
 struct Relay {
@@ -464,6 +427,39 @@ struct Relay {
 }
 
 impl Relay {
+    fn new(
+        state: AppState,
+        user_id: i64,
+        job_id: String,
+        message_id: i64,
+        reader: Option<streams::Reader>,
+        first: Option<Value>,
+    ) -> Self {
+        Self {
+            state,
+            user_id,
+            job_id,
+            message_id,
+            reader,
+            queue: first.into_iter().collect(),
+            chunks_sent: false,
+            finished: false,
+        }
+    }
+
+    /// The relay as the contract's SSE response (4.6.1 headers, one `data:` line per event).
+    fn into_response(self) -> Response {
+        let stream = futures_util::stream::unfold(self, |mut relay| async move {
+            let event = relay.next().await?;
+            Some((Ok::<_, Infallible>(sse_frame(&event)), relay))
+        });
+        let mut response = Response::new(HttpBody::from_stream(stream));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    }
     async fn next(&mut self) -> Option<Value> {
         let event = match self.queue.pop_front() {
             Some(event) => event,

@@ -132,7 +132,7 @@ pub fn keys_of(user_id: i64) -> [CacheKey; 2] {
 }
 
 /// Accepted friends' user ids, in either direction.
-const FRIEND_IDS: &str = "select case when requester_id = $1 then addressee_id else requester_id end as friend_id \
+pub const FRIEND_IDS: &str = "select case when requester_id = $1 then addressee_id else requester_id end as friend_id \
                           from friendships where (requester_id = $1 or addressee_id = $1) and status = 'accepted'";
 
 #[utoipa::path(get, path = "/api/v1/friends", tag = "friends", security(("bearer" = [])), responses((status = 200, body = FriendList)))]
@@ -188,7 +188,7 @@ async fn send_request(
         Some(FriendshipStatus::Pending) => return Err(ApiError::bad_request("Friend request already exists")),
         Some(FriendshipStatus::Rejected) | None => {}
     }
-    if !subscriptions::is_premium(&mut db, me).await? && friend_count(&mut db, me).await? >= FREE_FRIEND_LIMIT {
+    if !subscriptions::is_premium(&mut db, me).await? && count_friends(&mut db, me).await? >= FREE_FRIEND_LIMIT {
         return Err(ApiError::forbidden(format!(
             "무료 플랜은 최대 {FREE_FRIEND_LIMIT}명의 친구만 추가할 수 있습니다. 프리미엄으로 업그레이드하면 무제한으로 친구를 추가할 수 있습니다."
         )));
@@ -223,7 +223,7 @@ async fn send_request(
     Ok((StatusCode::CREATED, Json(friendship)))
 }
 
-async fn friend_count(db: &mut Conn, user_id: i64) -> ApiResult<i64> {
+pub async fn count_friends(db: &mut Conn, user_id: i64) -> ApiResult<i64> {
     let row = db
         .query_one(
             "select count(*) from friendships where (requester_id = $1 or addressee_id = $1) and status = 'accepted'",
@@ -231,10 +231,6 @@ async fn friend_count(db: &mut Conn, user_id: i64) -> ApiResult<i64> {
         )
         .await?;
     Ok(row.get(0))
-}
-
-pub async fn count_friends(db: &mut Conn, user_id: i64) -> ApiResult<i64> {
-    friend_count(db, user_id).await
 }
 
 #[utoipa::path(get, path = "/api/v1/friends/requests/received", tag = "friends", security(("bearer" = [])), responses((status = 200, body = Vec<FriendshipWithUser>)))]

@@ -35,9 +35,9 @@ fn register_zero() {
     for endpoint in ["register", "login", "resend-verification", "forgot-password", "reset-password"] {
         metrics::counter!("http_rate_limited_total", "endpoint" => endpoint).absolute(0);
     }
-    for cache in ["persona", "stats", "calendar", "weekly_insight", "diary_count", "friends", "friends_with_persona"] {
+    for cache in crate::cache::Cache::ALL {
         for result in ["hit", "miss", "error"] {
-            metrics::counter!("cache_requests_total", "cache" => cache, "result" => result).absolute(0);
+            metrics::counter!("cache_requests_total", "cache" => cache.name(), "result" => result).absolute(0);
         }
     }
     for job in ["persona", "chat_reply", "diary_analysis", "mental_report", "weekly_summary", "prompt_suggestions"] {

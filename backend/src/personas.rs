@@ -110,14 +110,7 @@ async fn cached(state: &AppState, user_id: i64, min_lsn: Option<crate::db::Lsn>)
 /// After a persona changes: its cache entry and every friend's list that shows it.
 pub async fn invalidate(state: &AppState, db: &mut Conn, user_id: i64) {
     let mut keys = vec![CacheKey::new(Cache::Persona, user_id)];
-    if let Ok(rows) = db
-        .query(
-            "select case when requester_id = $1 then addressee_id else requester_id end from friendships \
-             where (requester_id = $1 or addressee_id = $1) and status = 'accepted'",
-            &[(&user_id, Type::INT8)],
-        )
-        .await
-    {
+    if let Ok(rows) = db.query(crate::friends::FRIEND_IDS, &[(&user_id, Type::INT8)]).await {
         keys.extend(rows.iter().map(|r| CacheKey::new(Cache::FriendsWithPersona, r.get::<_, i64>(0))));
     }
     state.invalidate(&keys).await;

@@ -25,14 +25,21 @@ use crate::{
 /// Moods that count as positive in the weekly insight.
 const POSITIVE_MOODS: &[&str] = &["happy", "excited", "grateful", "hopeful", "calm"];
 
-/// Streaks by gaps-and-islands: consecutive dates share `diary_date - row_number`. The current
-/// streak is the island ending today or yesterday.
-const STATS_SQL: &str = "\
-    with d as (select diary_date, mood from diaries where user_id = $1), \
-    islands as ( \
-        select max(diary_date) as last_day, count(*) as len \
-        from (select diary_date, diary_date - (row_number() over (order by diary_date))::int as grp from d) x \
-        group by grp) \
+/// Streaks by gaps-and-islands over a user's diaries `d`: consecutive dates share
+/// `diary_date - row_number`, one row per run of days. The current streak is the island ending
+/// today or yesterday. Stats and the weekly insight both use it, so their streaks agree.
+macro_rules! islands {
+    () => {
+        "select max(diary_date) as last_day, count(*) as len \
+         from (select diary_date, diary_date - (row_number() over (order by diary_date))::int as grp from d) x \
+         group by grp"
+    };
+}
+
+const STATS_SQL: &str = concat!(
+    "with d as (select diary_date, mood from diaries where user_id = $1), islands as (",
+    islands!(),
+    ") \
     select \
         (select count(*) from d) as total, \
         (select coalesce(max(len), 0) from islands) as longest, \
@@ -42,7 +49,8 @@ const STATS_SQL: &str = "\
         (select coalesce(json_object_agg(ym, n), '{}')::text \
            from (select to_char(diary_date, 'YYYY-MM') as ym, count(*) as n from d group by 1 order by 1 desc limit 12) m) as monthly, \
         (select min(diary_date) from d) as first_day, \
-        (select max(diary_date) from d) as last_day";
+        (select max(diary_date) from d) as last_day"
+);
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Stats {
@@ -176,8 +184,8 @@ pub fn keys_changed_by_diary_write(user_id: i64, date: NaiveDate) -> Vec<CacheKe
 }
 
 /// This week is Monday..today; last week is the Monday..Sunday before.
-const WEEKLY_SQL: &str = "\
-    with d as (select diary_date, mood from diaries where user_id = $1) \
+const WEEKLY_SQL: &str = concat!(
+    "with d as (select diary_date, mood from diaries where user_id = $1) \
     select \
         count(*) filter (where diary_date >= $2) as this_count, \
         count(*) filter (where diary_date >= $2 and mood is not null) as this_moods, \
@@ -189,11 +197,11 @@ const WEEKLY_SQL: &str = "\
         (select mood from d where diary_date >= $2 and mood is not null \
            group by mood order by count(*) desc, mood limit 1) as dominant_mood, \
         (select content #>> '{}' from ai_texts where user_id = $1 and kind = 'weekly_summary' and period = $2::text) as ai_summary, \
-        (select coalesce(max(len), 0) from ( \
-           select max(diary_date) as last_day, count(*) as len \
-           from (select diary_date, diary_date - (row_number() over (order by diary_date))::int as grp from d) x \
-           group by grp) islands where last_day >= $5::date - 1) as current_streak \
-    from d";
+        (select coalesce(max(len), 0) from (",
+    islands!(),
+    ") islands where last_day >= $5::date - 1) as current_streak \
+    from d"
+);
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct WeeklyInsight {
