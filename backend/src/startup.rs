@@ -82,6 +82,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
         rate_limiter: Default::default(),
         recent_writes: Default::default(),
         single_flight: Default::default(),
+        diary_ids: crate::diaries::id_block(),
         db: db.clone(),
         settings: settings.clone(),
     });

@@ -5,7 +5,7 @@ use std::{ops::Deref, sync::Arc};
 use crate::{
     auth::ratelimit::RateLimiter,
     cache::SingleFlight,
-    db::{Db, RecentWrites},
+    db::{Db, IdBlock, RecentWrites},
     mail::Mailer,
     redis::Redis,
     settings::Settings,
@@ -22,6 +22,8 @@ pub struct Inner {
     pub rate_limiter: RateLimiter,
     pub recent_writes: RecentWrites,
     pub single_flight: SingleFlight,
+    /// New diaries' ids, reserved ahead (see `diaries::create_diary`).
+    pub diary_ids: IdBlock,
 }
 
 impl AppState {

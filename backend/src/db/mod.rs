@@ -243,3 +243,36 @@ impl Conn {
         Ok(())
     }
 }
+
+/// Ids reserved from a table's identity sequence a block at a time (one round trip per block), so
+/// a write knows its row's id before the statement that inserts it, and can embed it in what that
+/// statement writes alongside (a job's payload, say). Ids are unique, not gap-free: a process
+/// that exits drops the rest of its block.
+pub struct IdBlock {
+    /// Returns a block of fresh ids, one per row.
+    reserve_sql: &'static str,
+    ids: std::sync::Mutex<Vec<i64>>,
+}
+
+impl IdBlock {
+    pub const fn new(reserve_sql: &'static str) -> Self {
+        Self { reserve_sql, ids: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    pub async fn next(&self, db: &Db) -> ApiResult<i64> {
+        if let Some(id) = self.lock().pop() {
+            return Ok(id);
+        }
+        let rows = db.writer().await?.query(self.reserve_sql, &[]).await?;
+        // Handed out from the end: reversed, so a process's ids ascend.
+        let mut ids: Vec<i64> = rows.iter().rev().map(|row| row.get(0)).collect();
+        let id = ids.pop().ok_or_else(|| anyhow::anyhow!("id reservation returned no rows"))?;
+        self.lock().extend(ids);
+        Ok(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<i64>> {
+        // The guarded Vec is valid whatever a panicking holder did.
+        self.ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -3,6 +3,8 @@
 
 pub(crate) mod insights;
 
+use std::sync::LazyLock;
+
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     auth::session::{AuthUser, record_write},
     cache::{Cache, CacheKey, Computed},
+    db::{IdBlock, Param},
     error::{ApiError, ApiResult},
     http::{
         extract::{Body, IdPath, QueryParams, nullable},
@@ -84,25 +87,47 @@ impl Validate for CreateDiary {
     }
 }
 
-/// The notifications a new diary can trigger, in one statement: milestones (3, 5, 7 diaries,
-/// each sent once: the partial unique index makes a concurrent duplicate a no-op), and at the
-/// 3rd and 7th diary an upgrade notice for a persona below the level those unlock (unless an
-/// unread one is waiting).
-const NOTIFICATIONS_SQL: &str = "\
-    with c as (select count(*) as n from diaries where user_id = $1), \
-    milestones as ( \
-        insert into notifications (user_id, type, title, content) \
-        select $1, 'milestone_' || m.n, m.title, m.content \
-        from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
-                     (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
-                     (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content), c \
-        where c.n >= m.n \
-        on conflict (user_id, type) where type like 'milestone\\_%' do nothing) \
-    insert into notifications (user_id, type, title, content) \
-    select $1, 'persona_upgrade_available', '페르소나를 성장시킬 수 있어요! 🌱', '지금 페르소나를 업그레이드해 보세요.' \
-    from personas p, c \
-    where p.user_id = $1 and ((c.n = 3 and p.level = 'temporary') or (c.n = 7 and p.level <> 'complete')) \
-      and not exists (select 1 from notifications where user_id = $1 and type = 'persona_upgrade_available' and not is_read)";
+/// The id of a new diary: reserved ahead, so its analysis job (which names it) can go into the
+/// statement that inserts it.
+pub(crate) fn id_block() -> IdBlock {
+    IdBlock::new("select nextval(pg_get_serial_sequence('diaries', 'id')) from generate_series(1, 64)")
+}
+
+/// A new diary, what it triggers and its AI work, in one statement: it commits as a whole, with
+/// no explicit transaction, so PgBouncer holds a server connection only while it runs.
+///
+/// - `c`: the user's diary count including this one (the statement's snapshot does not see the
+///   row it inserts, hence the + 1).
+/// - `milestones`: the 3rd, 5th and 7th diary notices, each sent once (the partial unique index
+///   makes a concurrent duplicate a no-op). Past 7 diaries nothing applies.
+/// - `upgrade`: at the 3rd and 7th diary, an upgrade notice for a persona below the level those
+///   unlock, unless an unread one is waiting.
+/// - `queued`/`tracked`: the jobs (`jobs::Batch`, parameters 8 to 14).
+static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "with d as ( \
+             insert into diaries (id, user_id, title, content, mood, weather, diary_date) overriding system value \
+             values ($1, $2, $3, $4, $5, $6, $7) returning {DIARY_COLUMNS}), \
+         c as (select count(*) + 1 as n from diaries where user_id = $2), \
+         milestones as ( \
+             insert into notifications (user_id, type, title, content) \
+             select $2, 'milestone_' || m.n, m.title, m.content \
+             from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
+                          (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
+                          (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content), c \
+             where c.n >= m.n and c.n <= 7 \
+             on conflict (user_id, type) where type like 'milestone\\_%' do nothing), \
+         upgrade as ( \
+             insert into notifications (user_id, type, title, content) \
+             select $2, 'persona_upgrade_available', '페르소나를 성장시킬 수 있어요! 🌱', '지금 페르소나를 업그레이드해 보세요.' \
+             from personas p, c \
+             where p.user_id = $2 and ((c.n = 3 and p.level = 'temporary') or (c.n = 7 and p.level <> 'complete')) \
+               and not exists (select 1 from notifications where user_id = $2 and type = 'persona_upgrade_available' and not is_read)), \
+         {} \
+         select {DIARY_COLUMNS} from d",
+        jobs::Batch::ctes(8)
+    )
+});
 
 #[utoipa::path(post, path = "/api/v1/diaries", tag = "diaries", security(("bearer" = [])), request_body = CreateDiary, responses((status = 201, body = Diary), (status = 400, description = "Cannot write diary for future dates | Cannot write diary for dates older than 3 days | Diary already exists for this date", body = crate::openapi::ErrorBody), (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody), (status = 422, description = "Validation error", body = crate::openapi::ValidationErrorBody)))]
 async fn create_diary(
@@ -117,44 +142,28 @@ async fn create_diary(
     if body.diary_date < today - Duration::days(3) {
         return Err(ApiError::bad_request("Cannot write diary for dates older than 3 days"));
     }
-    let mut db = state.db.writer().await?;
-    let tx = db.transaction().await?;
-    let row = tx
-        .query_typed(
-            &format!(
-                "insert into diaries (user_id, title, content, mood, weather, diary_date) \
-                 values ($1, $2, $3, $4, $5, $6) \
-                 returning {DIARY_COLUMNS}, (select count(*) from diaries where user_id = $1) + 1 as diary_count"
-            ),
-            &[
-                (&auth.id(), Type::INT8),
-                (&body.title, Type::VARCHAR),
-                (&body.content, Type::TEXT),
-                (&body.mood, Type::VARCHAR),
-                (&body.weather, Type::VARCHAR),
-                (&body.diary_date, Type::DATE),
-            ],
-        )
-        .await?;
-    let row = row.first().ok_or_else(|| anyhow::anyhow!("insert returned no row"))?;
-    let diary = Diary::from_row(row);
-    // The statement's subquery does not see the row it inserts, hence the + 1. Past 7 diaries
-    // every notification below has been sent (or never applies), so most writes skip it.
-    if row.get::<_, i64>("diary_count") <= 7 {
-        tx.execute_typed(NOTIFICATIONS_SQL, &[(&auth.id(), Type::INT8)]).await?;
-    }
-    // The diary's AI work commits with it, or not at all.
     let user_id = auth.id();
-    let today = crate::time::today();
+    let diary_id = state.diary_ids.next(&state.db).await?;
     let week_start = today - Duration::days(i64::from(chrono::Datelike::weekday(&today).num_days_from_monday()));
-    let analysis = AiJob::AnalyzeDiary { job_id: jobs::new_job_id(), user_id, diary_id: diary.id };
+    let analysis = AiJob::AnalyzeDiary { job_id: jobs::new_job_id(), user_id, diary_id };
     let summary = AiJob::WeeklySummary { job_id: jobs::new_job_id(), user_id, week_start };
     let prompts = AiJob::PromptSuggestions { job_id: jobs::new_job_id(), user_id, day: today };
     let (summary_key, prompts_key) =
-        (format!("weekly:{user_id}:{week_start}:{}", diary.id), format!("prompts:{user_id}:{today}"));
-    jobs::enqueue_many(&*tx, &[(&analysis, None), (&summary, Some(&summary_key)), (&prompts, Some(&prompts_key))])
-        .await?;
-    tx.commit().await?;
+        (format!("weekly:{user_id}:{week_start}:{diary_id}"), format!("prompts:{user_id}:{today}"));
+    let batch = jobs::Batch::new(&[(&analysis, None), (&summary, Some(&summary_key)), (&prompts, Some(&prompts_key))])?;
+    let mut params: Vec<Param<'_>> = vec![
+        (&diary_id, Type::INT8),
+        (&user_id, Type::INT8),
+        (&body.title, Type::VARCHAR),
+        (&body.content, Type::TEXT),
+        (&body.mood, Type::VARCHAR),
+        (&body.weather, Type::VARCHAR),
+        (&body.diary_date, Type::DATE),
+    ];
+    params.extend(batch.params());
+    let mut db = state.db.writer().await?;
+    let diary = Diary::from_row(&db.query_one(&CREATE_SQL, &params).await?);
+    batch.count();
     record_write(&state, &mut db, auth.id()).await?;
     state.invalidate(&insights::keys_changed_by_diary_write(auth.id(), diary.diary_date)).await;
     metrics::counter!("diaries_created_total").increment(1);

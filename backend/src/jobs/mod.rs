@@ -16,7 +16,10 @@ pub mod report;
 pub mod summary;
 pub mod worker;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::LazyLock,
+    time::{Duration, Instant},
+};
 
 use axum::{Json, Router, extract::State, routing::get};
 use chrono::{DateTime, Utc};
@@ -27,6 +30,7 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::session::AuthUser,
+    db::Param,
     error::{ApiError, ApiResult},
     state::AppState,
 };
@@ -138,50 +142,86 @@ pub async fn enqueue<C: GenericClient>(db: &C, job: &AiJob, idempotency_key: Opt
 /// Enqueues several jobs in one statement (one round trip however many): the apalis task rows
 /// and, for jobs on behalf of a user, their `ai_jobs` rows. Returns how many were new.
 pub async fn enqueue_many<C: GenericClient>(db: &C, jobs: &[(&AiJob, Option<&str>)]) -> ApiResult<u64> {
-    let mut ids = Vec::with_capacity(jobs.len());
-    let mut payloads = Vec::with_capacity(jobs.len());
-    let mut keys = Vec::with_capacity(jobs.len());
-    let mut users = Vec::with_capacity(jobs.len());
-    let mut kinds = Vec::with_capacity(jobs.len());
-    let mut subjects = Vec::with_capacity(jobs.len());
-    for (job, key) in jobs {
-        ids.push(job.job_id().to_owned());
-        payloads.push(serde_json::to_vec(job).map_err(anyhow::Error::from)?);
-        keys.push(key.map(str::to_owned));
-        users.push(job.user_id());
-        kinds.push(job.kind());
-        subjects.push(job.subject_id());
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("with {} select count(*) from queued", Batch::ctes(1)));
+    let batch = Batch::new(jobs)?;
+    let row = db.query_typed(&SQL, &batch.params()).await?;
+    let inserted: i64 = row.first().map_or(0, |r| r.get(0));
+    batch.count();
+    Ok(inserted as u64)
+}
+
+/// Jobs encoded for one statement: the arrays the `queued`/`tracked` CTEs read. A write that
+/// enqueues work can embed those CTEs in its own statement (see `diaries::create_diary`), so
+/// the row and its jobs commit together without an explicit transaction.
+pub struct Batch {
+    ids: Vec<String>,
+    payloads: Vec<Vec<u8>>,
+    keys: Vec<Option<String>>,
+    users: Vec<Option<i64>>,
+    kinds: Vec<&'static str>,
+    subjects: Vec<Option<i64>>,
+}
+
+impl Batch {
+    pub fn new(jobs: &[(&AiJob, Option<&str>)]) -> ApiResult<Self> {
+        let mut batch = Self {
+            ids: Vec::with_capacity(jobs.len()),
+            payloads: Vec::with_capacity(jobs.len()),
+            keys: Vec::with_capacity(jobs.len()),
+            users: Vec::with_capacity(jobs.len()),
+            kinds: Vec::with_capacity(jobs.len()),
+            subjects: Vec::with_capacity(jobs.len()),
+        };
+        for (job, key) in jobs {
+            batch.ids.push(job.job_id().to_owned());
+            batch.payloads.push(serde_json::to_vec(job).map_err(anyhow::Error::from)?);
+            batch.keys.push(key.map(str::to_owned));
+            batch.users.push(job.user_id());
+            batch.kinds.push(job.kind());
+            batch.subjects.push(job.subject_id());
+        }
+        Ok(batch)
     }
-    // One attempt at the queue level: the job retries its LLM calls itself, with backoff; a job
-    // orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
-    let row = db
-        .query_typed(
-            "with queued as ( \
+
+    /// Two CTEs reading the batch from parameters `$first`..`$first + 6` (in `params` order):
+    /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes)
+    /// and returns the ids that were new; `tracked` inserts their `ai_jobs` rows.
+    ///
+    /// One attempt at the queue level: a job retries its LLM calls itself, with backoff, and a
+    /// job orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
+    pub fn ctes(first: usize) -> String {
+        let [ids, queue, payloads, keys, users, kinds, subjects] = std::array::from_fn(|i| first + i);
+        format!(
+            "queued as ( \
                  insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
-                 select unnest($1::text[]), $2, unnest($3::bytea[]), 'Pending', 0, 1, now(), 0, ''::hstore, unnest($4::text[]) \
+                 select unnest(${ids}::text[]), ${queue}, unnest(${payloads}::bytea[]), 'Pending', 0, 1, now(), 0, ''::hstore, unnest(${keys}::text[]) \
                  on conflict (job_type, idempotency_key) do nothing returning id), \
              tracked as ( \
                  insert into ai_jobs (id, user_id, kind, subject_id) \
                  select j.id, j.user_id, j.kind, j.subject_id \
-                 from unnest($1::text[], $5::int8[], $6::text[], $7::int8[]) as j(id, user_id, kind, subject_id) \
-                 where j.user_id is not null and j.id in (select id from queued)) \
-             select count(*) from queued",
-            &[
-                (&ids, Type::TEXT_ARRAY),
-                (&QUEUE, Type::TEXT),
-                (&payloads, Type::BYTEA_ARRAY),
-                (&keys, Type::TEXT_ARRAY),
-                (&users, Type::INT8_ARRAY),
-                (&kinds, Type::TEXT_ARRAY),
-                (&subjects, Type::INT8_ARRAY),
-            ],
+                 from unnest(${ids}::text[], ${users}::int8[], ${kinds}::text[], ${subjects}::int8[]) as j(id, user_id, kind, subject_id) \
+                 where j.user_id is not null and j.id in (select id from queued))"
         )
-        .await?;
-    let inserted: i64 = row.first().map_or(0, |r| r.get(0));
-    for (job, _) in jobs {
-        metrics::counter!("jobs_enqueued_total", "job" => job.kind()).increment(1);
     }
-    Ok(inserted as u64)
+
+    pub fn params(&self) -> [Param<'_>; 7] {
+        [
+            (&self.ids, Type::TEXT_ARRAY),
+            (&QUEUE, Type::TEXT),
+            (&self.payloads, Type::BYTEA_ARRAY),
+            (&self.keys, Type::TEXT_ARRAY),
+            (&self.users, Type::INT8_ARRAY),
+            (&self.kinds, Type::TEXT_ARRAY),
+            (&self.subjects, Type::INT8_ARRAY),
+        ]
+    }
+
+    /// Counts the batch in `jobs_enqueued_total`, once its statement has run.
+    pub fn count(&self) {
+        for kind in &self.kinds {
+            metrics::counter!("jobs_enqueued_total", "job" => *kind).increment(1);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
