@@ -73,6 +73,8 @@ pub struct Settings {
 pub struct WorkerSettings {
     pub concurrency: usize,
     pub heartbeat: Duration,
+    /// How often an idle worker looks for due jobs that did not notify it (background jobs).
+    pub poll_interval: Duration,
     pub shutdown_timeout: Duration,
     pub job_timeout: Duration,
     pub metrics_addr: String,
@@ -155,6 +157,7 @@ impl Settings {
             worker: WorkerSettings {
                 concurrency: parse_or("WORKER_CONCURRENCY", 16)?,
                 heartbeat: millis_or("WORKER_HEARTBEAT_MS", 10_000)?,
+                poll_interval: millis_or("WORKER_POLL_INTERVAL_MS", 500)?,
                 shutdown_timeout: millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000)?,
                 job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
                 metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),

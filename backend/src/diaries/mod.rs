@@ -102,7 +102,7 @@ pub(crate) fn id_block() -> IdBlock {
 ///   makes a concurrent duplicate a no-op). Past 7 diaries nothing applies.
 /// - `upgrade`: at the 3rd and 7th diary, an upgrade notice for a persona below the level those
 ///   unlock, unless an unread one is waiting.
-/// - `queued`/`tracked`: the jobs (`jobs::Batch`, parameters 8 to 14).
+/// - `queued`/`tracked`: the jobs (`jobs::Batch`, parameters 8 to 15).
 static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "with d as ( \

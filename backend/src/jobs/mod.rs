@@ -115,6 +115,16 @@ impl AiJob {
         }
     }
 
+    /// Whether someone waits on this job (a streaming chat reply, a persona or a report asked
+    /// for): such a job is due at once, and apalis's insert trigger NOTIFYs the workers. Other
+    /// jobs are due a moment later, so the trigger stays quiet and a worker's poll
+    /// (`WORKER_POLL_INTERVAL_MS`) finds them: a transaction that NOTIFYs takes a database-wide
+    /// lock from pre-commit to the end of its commit, WAL flush included, which serialized every
+    /// diary write behind the one before it (README, "Performance").
+    pub fn wakes_worker(&self) -> bool {
+        matches!(self, Self::Persona { .. } | Self::ChatReply { .. } | Self::Report { .. })
+    }
+
     pub fn user_id(&self) -> Option<i64> {
         match self {
             Self::Persona { user_id, .. }
@@ -160,6 +170,7 @@ pub struct Batch {
     users: Vec<Option<i64>>,
     kinds: Vec<&'static str>,
     subjects: Vec<Option<i64>>,
+    wakes: Vec<bool>,
 }
 
 impl Batch {
@@ -171,6 +182,7 @@ impl Batch {
             users: Vec::with_capacity(jobs.len()),
             kinds: Vec::with_capacity(jobs.len()),
             subjects: Vec::with_capacity(jobs.len()),
+            wakes: Vec::with_capacity(jobs.len()),
         };
         for (job, key) in jobs {
             batch.ids.push(job.job_id().to_owned());
@@ -179,22 +191,25 @@ impl Batch {
             batch.users.push(job.user_id());
             batch.kinds.push(job.kind());
             batch.subjects.push(job.subject_id());
+            batch.wakes.push(job.wakes_worker());
         }
         Ok(batch)
     }
 
-    /// Two CTEs reading the batch from parameters `$first`..`$first + 6` (in `params` order):
+    /// Two CTEs reading the batch from parameters `$first`..`$first + 7` (in `params` order):
     /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes)
     /// and returns the ids that were new; `tracked` inserts their `ai_jobs` rows.
     ///
     /// One attempt at the queue level: a job retries its LLM calls itself, with backoff, and a
     /// job orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
     pub fn ctes(first: usize) -> String {
-        let [ids, queue, payloads, keys, users, kinds, subjects] = std::array::from_fn(|i| first + i);
+        let [ids, queue, payloads, keys, users, kinds, subjects, wakes] = std::array::from_fn(|i| first + i);
         format!(
             "queued as ( \
                  insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
-                 select unnest(${ids}::text[]), ${queue}, unnest(${payloads}::bytea[]), 'Pending', 0, 1, now(), 0, ''::hstore, unnest(${keys}::text[]) \
+                 select j.id, ${queue}, j.payload, 'Pending', 0, 1, \
+                        case when j.wakes then now() else now() + interval '1 millisecond' end, 0, ''::hstore, j.key \
+                 from unnest(${ids}::text[], ${payloads}::bytea[], ${keys}::text[], ${wakes}::bool[]) as j(id, payload, key, wakes) \
                  on conflict (job_type, idempotency_key) do nothing returning id), \
              tracked as ( \
                  insert into ai_jobs (id, user_id, kind, subject_id) \
@@ -204,7 +219,7 @@ impl Batch {
         )
     }
 
-    pub fn params(&self) -> [Param<'_>; 7] {
+    pub fn params(&self) -> [Param<'_>; 8] {
         [
             (&self.ids, Type::TEXT_ARRAY),
             (&QUEUE, Type::TEXT),
@@ -213,6 +228,7 @@ impl Batch {
             (&self.users, Type::INT8_ARRAY),
             (&self.kinds, Type::TEXT_ARRAY),
             (&self.subjects, Type::INT8_ARRAY),
+            (&self.wakes, Type::BOOL_ARRAY),
         ]
     }
 

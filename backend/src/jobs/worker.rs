@@ -17,7 +17,7 @@ use std::{
 use anyhow::Context;
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
-use apalis_postgres::{Config, PostgresStorage};
+use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use axum::{Router, routing::get};
 use serde_json::Value;
 use tokio_postgres::types::Type;
@@ -76,7 +76,14 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
         .batch_size(settings.worker.concurrency)
         .heartbeat_interval(settings.worker.heartbeat)
         .missed_heartbeats(3);
-    let storage = PostgresStorage::<AiJob>::new(&pool).with_config(config).with_pubsub();
+    let storage = PostgresStorage::<AiJob>::new(&pool).with_config(config);
+    // Woken at once by apalis's NOTIFY for jobs someone waits on, and polling for the rest
+    // (`AiJob::wakes_worker` says which is which). A fresh listener for every (re)start.
+    let poll_interval = settings.worker.poll_interval;
+    let backend = move || {
+        let wake_up = Strategy::new().stream(Pubsub::new(pool.clone(), QUEUE.to_owned())).interval(poll_interval);
+        PollWith::new(storage.clone(), wake_up)
+    };
 
     let metrics_listener = tokio::net::TcpListener::bind(&settings.worker.metrics_addr)
         .await
@@ -105,7 +112,7 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
         .should_restart(|_, _| true)
         .register(move |_| {
             WorkerBuilder::new(name.as_str())
-                .backend(storage.clone())
+                .backend(backend())
                 .concurrency(concurrency)
                 .parallelize(tokio::spawn)
                 .data(jobs_state.clone())

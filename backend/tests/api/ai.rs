@@ -282,3 +282,47 @@ async fn llm_calls_of_a_worker_never_exceed_its_concurrency_limit() {
     assert_eq!(stats["requests"], 9);
     assert_eq!(stats["max_in_flight"], 2, "the shared limit held, and was used: {stats}");
 }
+
+/// Notifications on apalis's insert channel, on a connection of its own to this test's database
+/// (it listens for as long as the returned client lives).
+async fn listen_for_jobs(app: &TestApp) -> (tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let url = crate::helpers::with_db(&crate::helpers::env("DATABASE_DIRECT_URL"), &app.db_name);
+    let (client, mut conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = futures_util::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_owned());
+            }
+        }
+    });
+    client.batch_execute(r#"listen "apalis::job::insert""#).await.unwrap();
+    (client, rx)
+}
+
+#[tokio::test]
+async fn a_diary_write_wakes_no_worker_but_a_persona_request_does() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let (_listener, mut notified) = listen_for_jobs(&app).await;
+    crate::personas::seven_diaries(&app, &token).await;
+    let queued: i64 = app.sql().await.query_one("select count(*) from apalis.jobs", &[]).await.unwrap().get(0);
+    assert!(queued >= 7, "the diaries' jobs are queued");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(notified.try_recv().ok(), None, "background jobs are found by polling, without a NOTIFY");
+
+    let res = app
+        .http
+        .post(app.url("/api/v1/personas/generate"))
+        .bearer_auth(&token)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let job_id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let payload = tokio::time::timeout(Duration::from_secs(5), notified.recv()).await.unwrap().unwrap();
+    let event: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(event["id"], job_id.as_str(), "a job someone waits on wakes a worker at once");
+    assert_eq!(event["job_type"], dearme::jobs::QUEUE);
+}

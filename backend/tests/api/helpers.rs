@@ -333,6 +333,7 @@ impl TestAppBuilder {
             worker: dearme::settings::WorkerSettings {
                 concurrency: 4,
                 heartbeat: Duration::from_secs(1),
+                poll_interval: Duration::from_millis(100),
                 shutdown_timeout: Duration::from_secs(5),
                 job_timeout: Duration::from_secs(60),
                 metrics_addr: "127.0.0.1:0".into(),
