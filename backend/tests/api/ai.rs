@@ -177,7 +177,8 @@ async fn the_quiz_makes_a_temporary_persona_that_levels_up_with_diaries() {
     );
 }
 
-/// A worker in its own process, so it can be killed for real.
+/// A worker in its own process, so it can be killed for real. `WORKER_RUST_LOG=info` (say) in
+/// the test's environment shows its logs.
 pub struct WorkerProcess(std::process::Child);
 
 impl WorkerProcess {
@@ -195,11 +196,30 @@ impl WorkerProcess {
             .env("LLM_TIMEOUT_MS", "20000")
             .env("METRICS_ADDR", "127.0.0.1:0")
             .env("WORKER_HEARTBEAT_MS", "1000")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            .env("RUST_LOG", std::env::var("WORKER_RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(if std::env::var("WORKER_RUST_LOG").is_ok() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
             .spawn()
             .expect("the dearme binary");
         Self(child)
+    }
+
+    /// SIGTERM, as compose and systemd stop a service; then waits up to `within` for the exit
+    /// (without blocking the test's runtime, which serves the dev LLM the worker is calling).
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 
     pub fn kill(&mut self) {
@@ -325,4 +345,48 @@ async fn a_diary_write_wakes_no_worker_but_a_persona_request_does() {
     let event: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(event["id"], job_id.as_str(), "a job someone waits on wakes a worker at once");
     assert_eq!(event["job_type"], dearme::jobs::QUEUE);
+}
+
+#[tokio::test]
+async fn a_worker_stopped_with_sigterm_finishes_its_running_job_then_exits() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    crate::personas::seven_diaries(&app, &token).await;
+    let db = app.sql().await;
+    // Only the persona job in the queue, and an LLM slow enough to be stopped mid-call.
+    db.batch_execute("delete from apalis.jobs; delete from ai_jobs").await.unwrap();
+    let config = json!({ "latency_ms": 2_000, "token_latency_ms": 0 });
+    app.http.post(format!("{}/_control/config", app.llm)).json(&config).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/api/v1/personas/generate"))
+        .bearer_auth(&token)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let job_id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+
+    let mut worker = WorkerProcess::start(&app);
+    let mut running = false;
+    for _ in 0..200 {
+        let row = db.query_one("select status from ai_jobs where id = $1", &[&job_id]).await.unwrap();
+        if row.get::<_, &str>(0) == "running" {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(running, "the worker took the job");
+    let exit = worker.terminate(Duration::from_secs(20)).await;
+    assert!(exit.is_some_and(|s| s.success()), "the worker exits cleanly once drained: {exit:?}");
+    let row = db.query_one("select status, attempts from ai_jobs where id = $1", &[&job_id]).await.unwrap();
+    assert_eq!(
+        (row.get::<_, &str>(0), row.get::<_, i32>(1)),
+        ("done", 1),
+        "the running job was finished by the stopping worker, not abandoned for another"
+    );
+    let personas: i64 = db.query_one("select count(*) from personas", &[]).await.unwrap().get(0);
+    assert_eq!(personas, 1);
 }
