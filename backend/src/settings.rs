@@ -69,6 +69,10 @@ pub struct Settings {
     pub worker: WorkerSettings,
 }
 
+/// The monthly reports' default schedule: the `cron` crate has no "last day of the month", so it
+/// fires at 21:30 UTC on days 28 to 31, and the tick acts on the month's last day only.
+pub const MONTHLY_REPORT_CRON: &str = "0 30 21 28-31 * *";
+
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     pub concurrency: usize,
@@ -162,7 +166,7 @@ impl Settings {
                 job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
                 metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
                 weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
-                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| "0 30 21 28-31 * *".into()),
+                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
             },
         })
     }
