@@ -177,6 +177,32 @@ async fn the_quiz_makes_a_temporary_persona_that_levels_up_with_diaries() {
     );
 }
 
+/// `POST /personas/generate` with `Prefer: respond-async`: asserts the 202 and returns the job's id.
+async fn generate_async(app: &TestApp, token: &str) -> String {
+    let res = app
+        .http
+        .post(app.url("/api/v1/personas/generate"))
+        .bearer_auth(token)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned()
+}
+
+/// Whether a worker takes the job (its `ai_jobs` row turns `running`) within 5 seconds.
+async fn is_running_soon(db: &tokio_postgres::Client, job_id: &str) -> bool {
+    for _ in 0..200 {
+        let row = db.query_one("select status from ai_jobs where id = $1", &[&job_id]).await.unwrap();
+        if row.get::<_, &str>(0) == "running" {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
 /// A worker in its own process, so it can be killed for real. `WORKER_RUST_LOG=info` (say) in
 /// the test's environment shows its logs.
 pub struct WorkerProcess(std::process::Child);
@@ -242,29 +268,11 @@ async fn a_job_whose_worker_is_killed_mid_call_completes_once_on_another_worker(
     crate::personas::seven_diaries(&app, &token).await;
     let config = |ms: u64| json!({ "latency_ms": ms, "token_latency_ms": 0 });
     app.http.post(format!("{}/_control/config", app.llm)).json(&config(3_000)).send().await.unwrap();
-    let res = app
-        .http
-        .post(app.url("/api/v1/personas/generate"))
-        .bearer_auth(&token)
-        .header("prefer", "respond-async")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let job_id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job_id = generate_async(&app, &token).await;
     let db = app.sql().await;
 
     let mut first = WorkerProcess::start(&app);
-    let mut running = false;
-    for _ in 0..200 {
-        let row = db.query_one("select status from ai_jobs where id = $1", &[&job_id]).await.unwrap();
-        if row.get::<_, &str>(0) == "running" {
-            running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(running, "the first worker took the job");
+    assert!(is_running_soon(&db, &job_id).await, "the first worker took the job");
     first.kill();
 
     app.http.post(format!("{}/_control/config", app.llm)).json(&config(0)).send().await.unwrap();
@@ -331,16 +339,7 @@ async fn a_diary_write_wakes_no_worker_but_a_persona_request_does() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(notified.try_recv().ok(), None, "background jobs are found by polling, without a NOTIFY");
 
-    let res = app
-        .http
-        .post(app.url("/api/v1/personas/generate"))
-        .bearer_auth(&token)
-        .header("prefer", "respond-async")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let job_id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job_id = generate_async(&app, &token).await;
     let payload = tokio::time::timeout(Duration::from_secs(5), notified.recv()).await.unwrap().unwrap();
     let event: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(event["id"], job_id.as_str(), "a job someone waits on wakes a worker at once");
@@ -357,28 +356,10 @@ async fn a_worker_stopped_with_sigterm_finishes_its_running_job_then_exits() {
     db.batch_execute("delete from apalis.jobs; delete from ai_jobs").await.unwrap();
     let config = json!({ "latency_ms": 2_000, "token_latency_ms": 0 });
     app.http.post(format!("{}/_control/config", app.llm)).json(&config).send().await.unwrap();
-    let res = app
-        .http
-        .post(app.url("/api/v1/personas/generate"))
-        .bearer_auth(&token)
-        .header("prefer", "respond-async")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let job_id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job_id = generate_async(&app, &token).await;
 
     let mut worker = WorkerProcess::start(&app);
-    let mut running = false;
-    for _ in 0..200 {
-        let row = db.query_one("select status from ai_jobs where id = $1", &[&job_id]).await.unwrap();
-        if row.get::<_, &str>(0) == "running" {
-            running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(running, "the worker took the job");
+    assert!(is_running_soon(&db, &job_id).await, "the worker took the job");
     let exit = worker.terminate(Duration::from_secs(20)).await;
     assert!(exit.is_some_and(|s| s.success()), "the worker exits cleanly once drained: {exit:?}");
     let row = db.query_one("select status, attempts from ai_jobs where id = $1", &[&job_id]).await.unwrap();
