@@ -1,48 +1,19 @@
-//! DearMe backend: the HTTP API, its data access and (later) the background worker, as a library
-//! that `main` and the integration tests both drive.
+//! DearMe backend: the HTTP API, the background worker and the migrations, as a library that
+//! `main` and the integration tests both drive.
+//!
+//! Layers, lowest first; a module imports only from its own layer or lower ones (checked by
+//! `scripts/lib/layers.py` in `scripts/test`):
+//! - `platform`: settings, Postgres, Redis, the cache, HTTP plumbing, errors, metrics, telemetry;
+//! - `llm`: the OpenAI-compatible client, the prompts and the development server;
+//! - `data`: each resource's typed rows and SQL, shared by the API and the jobs;
+//! - `jobs`: the queue's contract (job kinds, states, stream events), the worker, one file a job;
+//! - `api`: the HTTP state, the session extractor and one module per resource;
+//! - `startup` and `openapi`: boot and the served OpenAPI document (imported by nobody).
 
-pub mod auth;
-pub mod cache;
-pub mod chats;
-pub mod db;
-pub mod diaries;
-pub mod error;
-pub mod friends;
-pub mod health;
-pub mod http;
+pub mod api;
+pub mod data;
 pub mod jobs;
 pub mod llm;
-pub mod mail;
-pub mod mental;
-pub mod metrics;
-pub mod notifications;
 pub mod openapi;
-pub mod personas;
-pub mod quiz;
-pub mod redis;
-pub mod reports;
-pub mod settings;
+pub mod platform;
 pub mod startup;
-pub mod state;
-pub mod streams;
-pub mod subscriptions;
-pub mod telemetry;
-pub mod time;
-pub mod users;
-
-/// Resolves on SIGINT or SIGTERM: the signal to stop accepting and drain.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutdown signal received; draining");
-}

@@ -1,7 +1,7 @@
 //! `dearme serve | migrate`: one binary, so every container runs the same image.
 
 use anyhow::Context;
-use dearme::{settings::Settings, startup::Application};
+use dearme::{platform::settings::Settings, startup::Application};
 
 const USAGE: &str = "usage: dearme <serve|worker|migrate|dev-llm>
   serve    run the HTTP API
@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let command = std::env::args().nth(1).unwrap_or_default();
     if command == "dev-llm" {
         // Needs no database settings: it stands in for an LLM provider.
-        dearme::telemetry::init(std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json"));
+        dearme::platform::telemetry::init(std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json"));
         let addr = std::env::var("DEV_LLM_ADDR").unwrap_or_else(|_| "127.0.0.1:8090".into());
         let config = dearme::llm::devserver::DevConfig {
             latency_ms: std::env::var("DEV_LLM_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -23,11 +23,11 @@ async fn main() -> anyhow::Result<()> {
         return dearme::llm::devserver::serve(&addr, config).await;
     }
     let settings = Settings::from_env()?;
-    dearme::telemetry::init(settings.log_json);
+    dearme::platform::telemetry::init(settings.log_json);
     match command.as_str() {
-        "serve" => Application::build(settings).await?.run_until(dearme::shutdown_signal()).await,
+        "serve" => Application::build(settings).await?.run_until(dearme::platform::shutdown::signal()).await,
         "worker" => dearme::jobs::worker::run(settings).await,
-        "migrate" => dearme::db::migrate::run(settings.database_direct_url.expose()).await.context("migrate"),
+        "migrate" => dearme::platform::db::migrate::run(settings.database_direct_url.expose()).await.context("migrate"),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);

@@ -2,55 +2,42 @@
 //! at `/api/v1/openapi.json`.
 
 use axum::Json;
-use serde::Serialize;
 use utoipa::{
-    Modify, OpenApi, ToSchema,
+    Modify, OpenApi,
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::error::FieldError;
 
-/// A business error: `{"detail": "<exact string from the contract>"}`.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub detail: String,
-}
-
-/// A validation error: `{"detail": [{type, loc, msg, input, ctx?}]}` (pydantic's shape).
-#[derive(Serialize, ToSchema)]
-pub struct ValidationErrorBody {
-    pub detail: Vec<FieldError>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "DearMe API", version = "1.0.0", description = "AI diary backend; wire-compatible with the DearMe frontend."),
     paths(
-        crate::auth::register, crate::auth::login_json, crate::auth::login_form, crate::auth::verify_email,
-        crate::auth::resend_verification, crate::auth::forgot_password, crate::auth::reset_password, crate::auth::logout,
-        crate::users::get_me, crate::users::update_me, crate::users::search_users, crate::users::get_user,
-        crate::diaries::create_diary, crate::diaries::list_diaries, crate::diaries::count_diaries,
-        crate::diaries::insights::get_stats, crate::diaries::insights::get_calendar,
-        crate::diaries::insights::get_weekly_insight, crate::diaries::insights::get_prompt_suggestions,
-        crate::diaries::get_diary, crate::diaries::update_diary, crate::diaries::delete_diary,
-        crate::friends::list_friends, crate::friends::send_request, crate::friends::list_received,
-        crate::friends::list_sent, crate::friends::respond_to_request, crate::friends::delete_friend,
-        crate::friends::list_friends_with_persona, crate::friends::list_recommendations,
-        crate::subscriptions::get_status, crate::subscriptions::get_usage, crate::subscriptions::list_plans,
-        crate::subscriptions::upgrade, crate::subscriptions::cancel, crate::subscriptions::get_mine,
-        crate::personas::get_status, crate::personas::get_my_persona, crate::personas::update_my_persona,
-        crate::personas::customize_my_persona, crate::personas::generate_persona, crate::personas::regenerate_persona,
-        crate::personas::get_friend_persona,
-        crate::chats::create_chat, crate::chats::list_chats, crate::chats::get_chat, crate::chats::delete_chat,
-        crate::chats::send_message, crate::chats::list_messages, crate::chats::stream_message, crate::chats::resume_stream,
-        crate::notifications::list_notifications, crate::notifications::get_unread_count,
-        crate::notifications::get_notification, crate::notifications::read_notification,
-        crate::notifications::mark_all_notifications_read, crate::notifications::mark_notifications_read,
-        crate::notifications::delete_notification,
-        crate::mental::get_current_analysis, crate::mental::get_radar, crate::mental::list_history,
-        crate::mental::check_negative_trend, crate::mental::list_book_recommendations, crate::mental::get_feedback,
-        crate::reports::get_weekly_report, crate::reports::get_monthly_report,
-        crate::quiz::list_questions, crate::quiz::submit_quiz, crate::quiz::get_persona_level, crate::quiz::upgrade_persona,
+        crate::api::auth::register, crate::api::auth::login_json, crate::api::auth::login_form, crate::api::auth::verify_email,
+        crate::api::auth::resend_verification, crate::api::auth::forgot_password, crate::api::auth::reset_password, crate::api::auth::logout,
+        crate::api::users::get_me, crate::api::users::update_me, crate::api::users::search_users, crate::api::users::get_user,
+        crate::api::diaries::create_diary, crate::api::diaries::list_diaries, crate::api::diaries::count_diaries,
+        crate::api::diaries::insights::get_stats, crate::api::diaries::insights::get_calendar,
+        crate::api::diaries::insights::get_weekly_insight, crate::api::diaries::insights::get_prompt_suggestions,
+        crate::api::diaries::get_diary, crate::api::diaries::update_diary, crate::api::diaries::delete_diary,
+        crate::api::friends::list_friends, crate::api::friends::send_request, crate::api::friends::list_received,
+        crate::api::friends::list_sent, crate::api::friends::respond_to_request, crate::api::friends::delete_friend,
+        crate::api::friends::list_friends_with_persona, crate::api::friends::list_recommendations,
+        crate::api::subscriptions::get_status, crate::api::subscriptions::get_usage, crate::api::subscriptions::list_plans,
+        crate::api::subscriptions::upgrade, crate::api::subscriptions::cancel, crate::api::subscriptions::get_mine,
+        crate::api::personas::get_status, crate::api::personas::get_my_persona, crate::api::personas::update_my_persona,
+        crate::api::personas::customize_my_persona, crate::api::personas::generate_persona, crate::api::personas::regenerate_persona,
+        crate::api::personas::get_friend_persona,
+        crate::api::chats::create_chat, crate::api::chats::list_chats, crate::api::chats::get_chat, crate::api::chats::delete_chat,
+        crate::api::chats::send_message, crate::api::chats::list_messages, crate::api::chats::stream_message, crate::api::chats::resume_stream,
+        crate::api::notifications::list_notifications, crate::api::notifications::get_unread_count,
+        crate::api::notifications::get_notification, crate::api::notifications::read_notification,
+        crate::api::notifications::mark_all_notifications_read, crate::api::notifications::mark_notifications_read,
+        crate::api::notifications::delete_notification,
+        crate::api::mental::get_current_analysis, crate::api::mental::get_radar, crate::api::mental::list_history,
+        crate::api::mental::check_negative_trend, crate::api::mental::list_book_recommendations, crate::api::mental::get_feedback,
+        crate::api::reports::get_weekly_report, crate::api::reports::get_monthly_report,
+        crate::api::quiz::list_questions, crate::api::quiz::submit_quiz, crate::api::quiz::get_persona_level, crate::api::quiz::upgrade_persona,
         crate::jobs::get_job,
     ),
     modifiers(&BearerAuth),

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use axum::{
     Json, Router,
-    extract::Request,
+    extract::{Request, State},
     http::{HeaderName, HeaderValue, StatusCode},
     middleware,
     routing::get,
@@ -26,14 +26,21 @@ use tower_http::{
 };
 
 use crate::{
-    auth, db, diaries, friends, health,
-    http::middleware::{json_errors, method_not_allowed, not_found, record_metrics},
-    mail::Mailer,
-    metrics, openapi,
-    redis::Redis,
-    settings::Settings,
-    state::{AppState, Inner},
-    subscriptions, users,
+    api::{
+        self, health,
+        state::{AppState, Inner},
+    },
+    openapi,
+    platform::{
+        cache::CacheStore,
+        db,
+        http::middleware::{json_errors, method_not_allowed, not_found, record_metrics},
+        mail::Mailer,
+        metrics,
+        redis::Redis,
+        settings::Settings,
+        writes::Writes,
+    },
 };
 
 pub struct Application {
@@ -76,13 +83,16 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
     // rustls needs one process-wide crypto provider (ring: no C toolchain needed to build it).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = db::Db::new(settings).context("database pools")?;
+    let redis = Redis::new(settings).context("redis client")?;
+    let cache = CacheStore::new(redis.clone(), db.clone(), settings.cache_ttls.clone(), settings.cache_enabled);
+    let writes = Writes::new(redis.clone(), cache.clone());
     let state = AppState::new(Inner {
-        redis: Redis::new(settings).context("redis client")?,
+        redis,
         mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
         rate_limiter: Default::default(),
-        recent_writes: Default::default(),
-        single_flight: Default::default(),
-        diary_ids: crate::diaries::id_block(),
+        diary_ids: crate::api::diaries::id_block(),
+        cache,
+        writes,
         db: db.clone(),
         settings: settings.clone(),
     });
@@ -94,27 +104,14 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
 
 pub fn router(state: &AppState) -> Router {
     let settings = &state.settings;
-    let api = Router::new()
-        .merge(auth::router())
-        .merge(users::router())
-        .merge(diaries::router())
-        .merge(friends::router())
-        .merge(subscriptions::router())
-        .merge(crate::personas::router())
-        .merge(crate::quiz::router())
-        .merge(crate::chats::router())
-        .merge(crate::jobs::router())
-        .merge(crate::reports::router())
-        .merge(crate::notifications::router())
-        .merge(crate::mental::router())
-        .route_layer(middleware::from_fn(record_metrics));
+    let api = api::router().route_layer(middleware::from_fn(record_metrics));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api)
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(health::router())
         .route("/", get(root))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(|State(state): State<AppState>| async move { metrics::render(&state.db) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
@@ -156,6 +153,6 @@ struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&auth::random_token(16)).ok().map(RequestId::new)
+        HeaderValue::from_str(&crate::platform::random::token(16)).ok().map(RequestId::new)
     }
 }

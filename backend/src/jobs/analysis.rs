@@ -8,7 +8,7 @@ use tokio_postgres::types::Type;
 use super::worker::{JobResult, WorkerState};
 use crate::{
     llm::prompts::{self, DiaryText},
-    mental::MentalFeedback,
+    api::mental::MentalFeedback,
 };
 
 #[derive(Deserialize)]

@@ -7,9 +7,9 @@ use tokio_postgres::types::Type;
 
 use super::worker::{JobError, JobResult, WorkerState};
 use crate::{
-    chats::ChatMessage,
+    api::chats::ChatMessage,
     llm::prompts::{self, DiaryText, PersonaText},
-    streams,
+    jobs::stream,
 };
 
 pub const FAILED_TEXT: &str = "AI 응답을 생성하지 못했어요. 잠시 후 다시 시도해주세요.";
@@ -21,14 +21,14 @@ pub async fn run(state: &WorkerState, job_id: &str, user_id: i64, chat_id: i64, 
         Ok(message) => {
             // Before announcing `done`: the client reloads the chat right after it.
             let mut db = state.app.db.writer().await?;
-            crate::auth::session::record_write(&state.app, &mut db, user_id).await?;
-            streams::publish(redis, user_message_id, seq, json!({ "type": "done", "message": message })).await;
+            state.app.writes.committed(&mut db, user_id, &[]).await?;
+            stream::publish(redis, user_message_id, seq, json!({ "type": "done", "message": message })).await;
             metrics::counter!("chat_messages_total").increment(1);
             tracing::info!(job_id, user_id, chat_id, "chat reply stored");
             Ok(Some(json!({ "message_id": message.id })))
         }
         Err(err) => {
-            streams::publish(redis, user_message_id, seq, json!({ "type": "error", "content": FAILED_TEXT })).await;
+            stream::publish(redis, user_message_id, seq, json!({ "type": "error", "content": FAILED_TEXT })).await;
             Err(err)
         }
     }
@@ -105,7 +105,7 @@ async fn reply(
     let forwarder = tokio::spawn(async move {
         let mut seq = first_seq;
         while let Some(piece) = received.recv().await {
-            streams::publish(&redis, user_message_id, seq, json!({ "type": "chunk", "content": piece })).await;
+            stream::publish(&redis, user_message_id, seq, json!({ "type": "chunk", "content": piece })).await;
             seq += 1;
         }
         seq

@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod chat;
 pub mod persona;
 pub mod report;
+pub mod stream;
 pub mod summary;
 pub mod worker;
 
@@ -25,14 +26,14 @@ use axum::{Json, Router, extract::State, routing::get};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::{GenericClient, types::Type};
+use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
 use crate::{
-    auth::session::AuthUser,
-    db::Param,
-    error::{ApiError, ApiResult},
-    state::AppState,
+    api::auth::session::AuthUser,
+    platform::db::{self, Executor, Param},
+    platform::error::{ApiError, ApiResult},
+    api::state::AppState,
 };
 
 /// The apalis queue (`job_type`) all AI jobs share.
@@ -145,17 +146,17 @@ pub fn new_job_id() -> String {
 
 /// Enqueues `job` in the caller's transaction (or on a plain connection). With an idempotency
 /// key, a second enqueue of the same key is a no-op and returns `false`.
-pub async fn enqueue<C: GenericClient>(db: &C, job: &AiJob, idempotency_key: Option<&str>) -> ApiResult<bool> {
+pub async fn enqueue(db: &mut impl Executor, job: &AiJob, idempotency_key: Option<&str>) -> db::Result<bool> {
     Ok(enqueue_many(db, &[(job, idempotency_key)]).await? == 1)
 }
 
 /// Enqueues several jobs in one statement (one round trip however many): the apalis task rows
 /// and, for jobs on behalf of a user, their `ai_jobs` rows. Returns how many were new.
-pub async fn enqueue_many<C: GenericClient>(db: &C, jobs: &[(&AiJob, Option<&str>)]) -> ApiResult<u64> {
-    static SQL: LazyLock<String> = LazyLock::new(|| format!("with {} select count(*) from queued", Batch::ctes(1)));
-    let batch = Batch::new(jobs)?;
-    let row = db.query_typed(&SQL, &batch.params()).await?;
-    let inserted: i64 = row.first().map_or(0, |r| r.get(0));
+pub async fn enqueue_many(db: &mut impl Executor, jobs: &[(&AiJob, Option<&str>)]) -> db::Result<u64> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("with {} select count(*) as value from queued", Batch::ctes(1)));
+    let batch = Batch::new(jobs);
+    let inserted: i64 = db.fetch_value(&SQL, &batch.params()).await?;
     batch.count();
     Ok(inserted as u64)
 }
@@ -174,7 +175,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(jobs: &[(&AiJob, Option<&str>)]) -> ApiResult<Self> {
+    pub fn new(jobs: &[(&AiJob, Option<&str>)]) -> Self {
         let mut batch = Self {
             ids: Vec::with_capacity(jobs.len()),
             payloads: Vec::with_capacity(jobs.len()),
@@ -186,14 +187,14 @@ impl Batch {
         };
         for (job, key) in jobs {
             batch.ids.push(job.job_id().to_owned());
-            batch.payloads.push(serde_json::to_vec(job).map_err(anyhow::Error::from)?);
+            batch.payloads.push(serde_json::to_vec(job).expect("a job serializes: plain fields, string keys"));
             batch.keys.push(key.map(str::to_owned));
             batch.users.push(job.user_id());
             batch.kinds.push(job.kind());
             batch.subjects.push(job.subject_id());
             batch.wakes.push(job.wakes_worker());
         }
-        Ok(batch)
+        batch
     }
 
     /// Two CTEs reading the batch from parameters `$first`..`$first + 7` (in `params` order):
@@ -251,9 +252,9 @@ pub struct JobStatus {
     pub result: Option<Value>,
     pub error: Option<String>,
     pub attempts: i32,
-    #[serde(with = "crate::time::utc")]
+    #[serde(with = "crate::platform::time::utc")]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "crate::time::utc")]
+    #[serde(with = "crate::platform::time::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -326,7 +327,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "jobs", security(("bearer" = [])), params(("job_id" = String, Path)),
-    responses((status = 200, body = JobStatus), (status = 404, description = "Job not found", body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = JobStatus), (status = 404, description = "Job not found", body = crate::platform::error::ErrorBody)))]
 async fn get_job(
     State(state): State<AppState>,
     auth: AuthUser,

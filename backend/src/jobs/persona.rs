@@ -57,7 +57,7 @@ pub async fn run(state: &WorkerState, job_id: &str, user_id: i64, mode: &Mode) -
     let name: String = generated.name.trim().to_owned();
 
     let mut db = app.db.writer().await?;
-    let tx = db.transaction().await?;
+    let mut tx = db.transaction().await?;
     let (sql, level): (&str, Option<&str>) = match mode {
         // First persona: insert; a concurrent duplicate keeps the existing one.
         Mode::Generate | Mode::Quiz { .. } => (
@@ -106,7 +106,7 @@ pub async fn run(state: &WorkerState, job_id: &str, user_id: i64, mode: &Mode) -
     )
     .await?;
     tx.commit().await?;
-    crate::personas::invalidate(app, &mut db, user_id).await;
+    crate::api::personas::invalidate(app, &mut db, user_id).await;
     metrics::counter!("personas_generated_total").increment(1);
     tracing::info!(job_id, user_id, persona_id, "persona stored");
     Ok(Some(json!({ "persona_id": persona_id })))

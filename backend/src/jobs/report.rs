@@ -10,7 +10,7 @@ use super::{
     AiJob, new_job_id,
     worker::{JobError, JobResult, WorkerState},
 };
-use crate::{error::ApiResult, llm::prompts, state::AppState};
+use crate::{platform::error::ApiResult, llm::prompts, api::state::AppState};
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -112,7 +112,7 @@ pub async fn run(state: &WorkerState, user_id: i64, kind: Kind, period_start: Na
         .await?;
     let small = |v: i64| v as i16;
     let mut db = state.app.db.writer().await?;
-    let tx = db.transaction().await?;
+    let mut tx = db.transaction().await?;
     let row = tx
         .query_typed(
             "insert into mental_reports (user_id, report_type, period_start, period_end, avg_emotional_stability_score, \
@@ -163,10 +163,10 @@ pub fn idempotency_key(user_id: i64, kind: Kind, start: NaiveDate) -> String {
 
 /// Enqueues the schedule's fan-out once per period, however many workers fire the tick.
 pub async fn schedule(app: &AppState, kind: Kind, period_start: NaiveDate) -> ApiResult<()> {
-    let db = app.db.writer().await?;
+    let mut db = app.db.writer().await?;
     let job = AiJob::ScheduleReports { job_id: new_job_id(), kind, period_start };
     let key = format!("schedule:{}:{period_start}", kind.as_str());
-    let fresh = super::enqueue(db.client(), &job, Some(&key)).await?;
+    let fresh = super::enqueue(&mut db, &job, Some(&key)).await?;
     tracing::info!(kind = kind.as_str(), %period_start, fresh, "report schedule tick");
     Ok(())
 }
@@ -185,7 +185,7 @@ pub async fn fan_out(state: &WorkerState, kind: Kind, period_start: NaiveDate) -
     for row in &users {
         let user_id: i64 = row.get(0);
         let job = AiJob::Report { job_id: new_job_id(), user_id, kind, period_start: start };
-        if super::enqueue(db.client(), &job, Some(&idempotency_key(user_id, kind, start))).await? {
+        if super::enqueue(&mut db, &job, Some(&idempotency_key(user_id, kind, start))).await? {
             enqueued += 1;
         }
     }

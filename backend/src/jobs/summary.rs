@@ -8,7 +8,8 @@ use tokio_postgres::types::Type;
 
 use super::worker::{JobError, JobResult, WorkerState};
 use crate::{
-    cache::{Cache, CacheKey},
+    platform::db::Executor,
+    platform::cache::{Cache, CacheKey},
     llm::prompts,
 };
 
@@ -56,8 +57,8 @@ pub async fn weekly(state: &WorkerState, user_id: i64, week_start: NaiveDate) ->
         })
         .await?;
     store(state, user_id, "weekly_summary", &week_start.to_string(), &json!(s.summary.trim())).await?;
-    let today = crate::time::today();
-    state.app.invalidate(&[CacheKey::new(Cache::WeeklyInsight, format!("{user_id}:{today}"))]).await;
+    let today = crate::platform::time::today();
+    state.app.cache.invalidate(&[CacheKey::new(Cache::WeeklyInsight, format!("{user_id}:{today}"))]).await;
     Ok(Some(json!({ "week_start": week_start })))
 }
 

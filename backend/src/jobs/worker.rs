@@ -23,7 +23,8 @@ use serde_json::Value;
 use tokio_postgres::types::Type;
 
 use super::{AiJob, QUEUE};
-use crate::{llm::Llm, settings::Settings, state::AppState};
+use crate::{
+    platform::db::Executor,llm::Llm, platform::settings::Settings, api::state::AppState};
 
 pub struct WorkerState {
     pub app: AppState,
@@ -39,10 +40,13 @@ pub enum JobError {
     Invalid(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A database call failed; the source chain says why.
+    #[error("internal error: {0}")]
+    Db(#[from] crate::platform::db::Error),
 }
 
-impl From<crate::error::ApiError> for JobError {
-    fn from(err: crate::error::ApiError) -> Self {
+impl From<crate::platform::error::ApiError> for JobError {
+    fn from(err: crate::platform::error::ApiError) -> Self {
         Self::Internal(err.to_string())
     }
 }
@@ -56,15 +60,15 @@ impl From<tokio_postgres::Error> for JobError {
 pub type JobResult = Result<Option<Value>, JobError>;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    run_until(settings, crate::shutdown_signal()).await
+    run_until(settings, crate::platform::shutdown::signal()).await
 }
 
 /// Runs until `shutdown` resolves, then drains (tests run workers in-process with this).
 pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    crate::metrics::install();
+    crate::platform::metrics::install();
     let (app, _replica_monitor) = crate::startup::build_state(&settings).await?;
     let llm = Llm::new(settings.llm.clone()).context("LLM client")?;
-    crate::metrics::register_llm_zero(&settings.llm.model);
+    crate::platform::metrics::register_llm_zero(&settings.llm.model);
     let state = Arc::new(WorkerState { app: app.clone(), llm });
 
     // The worker's own small pool, straight to the primary.
@@ -90,7 +94,7 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
         .with_context(|| format!("binding {}", settings.worker.metrics_addr))?;
     tracing::info!(addr = %metrics_listener.local_addr()?, "worker metrics listening");
     let metrics_app = Router::new()
-        .route("/metrics", get(|| async { crate::metrics::install().render() }))
+        .route("/metrics", get(|| async { crate::platform::metrics::install().render() }))
         .route("/health/live", get(|| async { axum::Json(serde_json::json!({ "status": "healthy" })) }));
     tokio::spawn(async move { axum::serve(metrics_listener, metrics_app).await });
     tokio::spawn(queue_gauges(app.clone()));
@@ -234,7 +238,7 @@ async fn finish(
     )
     .await?;
     if let Some(user_id) = job.user_id() {
-        crate::auth::session::record_write(app, &mut db, user_id).await?;
+        app.writes.committed(&mut db, user_id, &[]).await?;
     }
     Ok(())
 }
@@ -272,7 +276,7 @@ fn monthly_tick(_tick: Tick, state: Data<Arc<WorkerState>>) -> Handled {
 
 /// A schedule tick: the current period's reports, fanned out once however many workers tick.
 async fn tick(state: &WorkerState, kind: super::report::Kind) -> Result<(), BoxDynError> {
-    let today = crate::time::today();
+    let today = crate::platform::time::today();
     if !acts_on(kind, today) {
         return Ok(());
     }
@@ -297,7 +301,7 @@ mod tests {
 
     #[test]
     fn the_monthly_schedule_acts_once_a_month_on_its_last_day() {
-        let schedule = cron::Schedule::from_str(crate::settings::MONTHLY_REPORT_CRON).unwrap();
+        let schedule = cron::Schedule::from_str(crate::platform::settings::MONTHLY_REPORT_CRON).unwrap();
         // 2027 and 2028: 28-, 29- (leap), 30- and 31-day months, and two year ends.
         let from = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
         let acting: Vec<NaiveDate> = schedule

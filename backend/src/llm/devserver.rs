@@ -100,7 +100,7 @@ pub fn router(config: DevConfig) -> Router {
 pub async fn serve(addr: &str, config: DevConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "dev LLM server (OpenAI-compatible) listening");
-    axum::serve(listener, router(config)).with_graceful_shutdown(crate::shutdown_signal()).await?;
+    axum::serve(listener, router(config)).with_graceful_shutdown(crate::platform::shutdown::signal()).await?;
     Ok(())
 }
 

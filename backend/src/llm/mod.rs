@@ -26,17 +26,8 @@ use tokio::sync::Semaphore;
 
 pub use prompts::Prompt;
 
-#[derive(Clone, Debug)]
-pub struct LlmSettings {
-    pub base_url: String,
-    pub api_key: crate::settings::Secret,
-    pub model: String,
-    /// Per attempt (a stream may run longer as long as tokens keep arriving within it).
-    pub timeout: Duration,
-    pub max_concurrency: usize,
-    pub max_attempts: u32,
-    pub backoff: Duration,
-}
+use crate::platform::settings::LlmSettings;
+
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {

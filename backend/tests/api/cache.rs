@@ -146,7 +146,7 @@ async fn with_the_cache_off_reads_are_computed_every_time() {
 async fn cached_reads_stay_correct_while_redis_is_down() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let app = TestApp::builder()
-        .settings(move |s| s.redis_url = dearme::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
+        .settings(move |s| s.redis_url = dearme::platform::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
         .spawn()
         .await;
     let a = app.user("alice").await;

@@ -116,7 +116,7 @@ async fn with_redis_down_the_stream_still_ends_with_the_reply() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let app = TestApp::builder()
         .worker()
-        .settings(move |s| s.redis_url = dearme::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
+        .settings(move |s| s.redis_url = dearme::platform::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
         .spawn()
         .await;
     let token = app.user("minji").await;

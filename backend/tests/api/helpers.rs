@@ -8,9 +8,9 @@
 use std::{sync::OnceLock, time::Duration};
 
 use dearme::{
-    settings::{Secret, Settings},
+    platform::settings::{Secret, Settings},
     startup::Application,
-    state::AppState,
+    api::state::AppState,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ async fn ensure_template(admin: &Client) {
         admin.batch_execute(&format!("drop database if exists {TEMPLATE} with (force)")).await.unwrap();
         admin.batch_execute(&format!("create database {TEMPLATE} owner dearme")).await.unwrap();
         let direct = with_db(&env("DATABASE_DIRECT_URL"), TEMPLATE);
-        dearme::db::migrate::run(&direct).await.expect("migrations apply to a fresh database");
+        dearme::platform::db::migrate::run(&direct).await.expect("migrations apply to a fresh database");
         admin.batch_execute(&format!("comment on database {TEMPLATE} is '{migrations}'")).await.unwrap();
     }
     admin.batch_execute("select pg_advisory_unlock(7330)").await.unwrap();
@@ -75,7 +75,7 @@ fn init_tracing() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            dearme::telemetry::init(false);
+            dearme::platform::telemetry::init(false);
         }
     });
 }
@@ -288,7 +288,7 @@ impl TestAppBuilder {
         let lock = if self.exclusive { "pg_advisory_lock" } else { "pg_advisory_lock_shared" };
         admin_conn.batch_execute(&format!("select {lock}({DISRUPTION_LOCK})")).await.unwrap();
         ensure_template(&admin_conn).await;
-        let db_name = format!("t_{}", dearme::auth::random_token(8));
+        let db_name = format!("t_{}", dearme::api::auth::random_token(8));
         admin_conn.batch_execute(&format!("create database {db_name} template {TEMPLATE} owner dearme")).await.unwrap();
         wait_for_database_on_replica(&db_name).await;
 
@@ -319,7 +319,7 @@ impl TestAppBuilder {
             log_json: false,
             cache_enabled: true,
             cache_ttls: Default::default(),
-            llm: dearme::llm::LlmSettings {
+            llm: dearme::platform::settings::LlmSettings {
                 base_url: format!("http://{llm_addr}/v1"),
                 api_key: Secret::new("test"),
                 model: "dev-model".into(),
@@ -330,7 +330,7 @@ impl TestAppBuilder {
             },
             job_wait_timeout: Duration::from_secs(20),
             stream_idle_timeout: Duration::from_secs(5),
-            worker: dearme::settings::WorkerSettings {
+            worker: dearme::platform::settings::WorkerSettings {
                 concurrency: 4,
                 heartbeat: Duration::from_secs(1),
                 poll_interval: Duration::from_millis(100),
@@ -403,7 +403,7 @@ pub async fn assert_detail(res: Response, status: StatusCode, detail: &str) {
 /// The current value of one series of the process's metrics (0 when absent). Each test runs in
 /// its own process under nextest, so deltas are this test's alone.
 pub fn metric(series: &str) -> f64 {
-    let text = dearme::metrics::install().render();
+    let text = dearme::platform::metrics::install().render();
     let prefix = format!("{series} ");
     text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
-use dearme::mental::{axis_books, fallback_feedback, status_books};
+use dearme::api::mental::{axis_books, fallback_feedback, status_books};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_postgres::Client;
@@ -83,7 +83,7 @@ fn titles(body: &Value) -> Vec<String> {
     body["books"].as_array().unwrap().iter().map(|b| b["title"].as_str().unwrap().to_owned()).collect()
 }
 
-fn catalogue_titles(books: &[dearme::mental::Book]) -> HashSet<String> {
+fn catalogue_titles(books: &[dearme::api::mental::Book]) -> HashSet<String> {
     books.iter().map(|b| b.title.to_owned()).collect()
 }
 

@@ -298,7 +298,7 @@ async fn a_friends_persona_is_visible_to_accepted_friends_while_public() {
         .execute("insert into personas (user_id, name, personality) values ($1, '친구봇', '밝음')", &[&friend_id])
         .await
         .unwrap();
-    app.state.invalidate(&[dearme::cache::CacheKey::new(dearme::cache::Cache::Persona, friend_id)]).await;
+    app.state.cache.invalidate(&[dearme::platform::cache::CacheKey::new(dearme::platform::cache::Cache::Persona, friend_id)]).await;
     app.wait_for_replica().await;
     assert_eq!(json_of(app.get(&path, Some(&me)).await, StatusCode::OK).await["name"], "친구봇");
     // The friend makes it private through the API: the cached copy is invalidated at once.

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::helpers::{TestApp, admin, env, json_of, with_db};
 
 fn reads(role: &str, reason: &str) -> u64 {
-    let text = dearme::metrics::install().render();
+    let text = dearme::platform::metrics::install().render();
     let needle = format!(r#"db_reads_total{{role="{role}",reason="{reason}"}} "#);
     text.lines().find_map(|l| l.strip_prefix(&needle)).map_or(0, |v| v.trim().parse().unwrap())
 }
@@ -189,7 +189,7 @@ impl Drop for PrivateRedis {
 async fn everything_works_from_postgres_when_redis_is_unreachable() {
     let port = free_port();
     let app = TestApp::builder()
-        .settings(move |s| s.redis_url = dearme::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
+        .settings(move |s| s.redis_url = dearme::platform::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
         .spawn()
         .await;
     let token = app.user("minji").await;
@@ -212,7 +212,7 @@ async fn sessions_survive_redis_stopping_mid_run_and_use_it_again_when_it_return
     let port = free_port();
     let mut redis = PrivateRedis::start(port);
     let app = TestApp::builder()
-        .settings(move |s| s.redis_url = dearme::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
+        .settings(move |s| s.redis_url = dearme::platform::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
         .spawn()
         .await;
     let token = app.user("minji").await;
@@ -234,7 +234,7 @@ async fn sessions_survive_redis_stopping_mid_run_and_use_it_again_when_it_return
         app.state.redis.mget(&[format!("{}:sess:x", app.settings.redis_prefix)]).await.expect("Redis is back");
     assert_eq!(keys, vec![None]);
     let cached_user =
-        app.state.redis.mget(&[dearme::users::cache_key(&app.state, me_id(&app, &token).await)]).await.unwrap();
+        app.state.redis.mget(&[dearme::api::users::cache_key(&app.state, me_id(&app, &token).await)]).await.unwrap();
     assert!(cached_user[0].is_some(), "the session path refilled the cache once Redis returned");
 }
 

@@ -1,0 +1,138 @@
+//! Server-side sessions and the `AuthUser` extractor.
+//!
+//! A request authenticates with one Redis round trip: `MGET` of the session marker, the cached
+//! user and the user's last-write position (for read-your-writes). On a miss, or with Redis down,
+//! the session is checked in Postgres (on the primary: a session is often seconds old) and the
+//! cache refilled. Revoking writes a tombstone rather than deleting, and refills use `SET NX`
+//! semantics through the tombstone check, so a refill racing a logout cannot resurrect a session.
+
+use std::time::Duration;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::Type;
+
+use super::jwt;
+use crate::{
+    platform::db::Executor,
+    platform::db::{Conn, Lsn},
+    platform::error::{ApiError, ApiResult},
+    api::state::AppState,
+    api::users::User,
+};
+
+const VALID: &str = "1";
+const REVOKED: &str = "revoked";
+
+/// The authenticated caller.
+pub struct AuthUser {
+    pub user: User,
+    pub session_id: String,
+    /// The caller's last write; reads must see at least this.
+    pub min_lsn: Option<Lsn>,
+}
+
+impl AuthUser {
+    pub fn id(&self) -> i64 {
+        self.user.id
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        const NOT_AUTHENTICATED: ApiError = ApiError::Unauthorized("Not authenticated");
+        const INVALID: ApiError = ApiError::Unauthorized("Could not validate credentials");
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(NOT_AUTHENTICATED)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or(NOT_AUTHENTICATED)?;
+        let claims =
+            jwt::decode(token, state.settings.jwt_secret.expose().as_bytes(), Utc::now().timestamp()).ok_or(INVALID)?;
+        let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
+
+        let keys = [session_key(state, &claims.sid), crate::api::users::cache_key(state, user_id), state.writes.lsn_key(user_id)];
+        let cached = state.redis.mget(&keys).await;
+        let (marker, user_json, lsn) = match cached.as_deref() {
+            Some([m, u, l]) => (m.clone(), u.clone(), l.as_deref().and_then(|l| l.parse().ok()).map(Lsn)),
+            _ => (None, None, None),
+        };
+        if marker.as_deref() == Some(REVOKED) {
+            return Err(INVALID);
+        }
+        let user = match (marker, user_json.and_then(|u| serde_json::from_str::<User>(&u).ok())) {
+            (Some(_), Some(user)) if user.id == user_id => user,
+            _ => {
+                let mut db = state.db.writer().await?;
+                let user = load_session(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?;
+                let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
+                let ttl = ttl.min(state.settings.session_ttl);
+                state.redis.set_nx_ex(&keys[0], VALID, ttl).await;
+                crate::api::users::cache_user(state, &user).await;
+                user
+            }
+        };
+        if !user.is_active {
+            return Err(ApiError::bad_request("Inactive user"));
+        }
+        let min_lsn = lsn.or_else(|| state.writes.local(user_id));
+        Ok(Self { user, session_id: claims.sid, min_lsn })
+    }
+}
+
+async fn load_session(db: &mut Conn, session_id: &str, user_id: i64) -> ApiResult<Option<User>> {
+    let sql = format!(
+        "select {} from sessions s join users u on u.id = s.user_id \
+         where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > now()",
+        crate::api::users::USER_COLUMNS_U
+    );
+    let row = db.query_opt(&sql, &[(&session_id, Type::TEXT), (&user_id, Type::INT8)]).await?;
+    Ok(row.as_ref().map(User::from_row))
+}
+
+/// Creates a session for `user_id` and returns its signed token.
+pub async fn create(state: &AppState, db: &mut Conn, user_id: i64) -> ApiResult<String> {
+    let session_id = super::random_token(16);
+    let ttl = state.settings.session_ttl;
+    let expires_at: DateTime<Utc> = Utc::now() + ttl;
+    db.execute(
+        "insert into sessions (id, user_id, expires_at) values ($1, $2, $3)",
+        &[(&session_id, Type::TEXT), (&user_id, Type::INT8), (&expires_at, Type::TIMESTAMPTZ)],
+    )
+    .await?;
+    state.redis.set_ex(&session_key(state, &session_id), VALID, ttl).await;
+    let claims = jwt::Claims {
+        sub: user_id.to_string(),
+        sid: session_id,
+        iat: Utc::now().timestamp(),
+        exp: expires_at.timestamp(),
+    };
+    Ok(jwt::encode(&claims, state.settings.jwt_secret.expose().as_bytes()))
+}
+
+/// Revokes sessions in Postgres (the truth) and tombstones them in Redis.
+pub async fn revoke(state: &AppState, db: &mut Conn, user_id: i64, only: Option<&str>) -> ApiResult<()> {
+    let rows = db
+        .query(
+            "update sessions set revoked_at = now() \
+             where user_id = $1 and revoked_at is null and ($2::text is null or id = $2) returning id",
+            &[(&user_id, Type::INT8), (&only, Type::TEXT)],
+        )
+        .await?;
+    for row in rows {
+        let id: &str = row.get(0);
+        state.redis.set_ex(&session_key(state, id), REVOKED, state.settings.session_ttl).await;
+    }
+    Ok(())
+}
+
+fn session_key(state: &AppState, session_id: &str) -> String {
+    state.redis.key(format_args!("sess:{session_id}"))
+}
+

@@ -1,0 +1,44 @@
+//! Liveness and readiness. `/health` keeps the original's shape; `/health/ready` checks the
+//! primary, the replica and Redis, and is 503 only when the primary (without which nothing
+//! works) is down: a down replica or Redis degrades the service but does not stop it.
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use serde_json::{Value, json};
+
+use crate::{platform::db::replica, api::state::AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health)).route("/health/live", get(health)).route("/health/ready", get(ready))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "healthy" }))
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    replica::check(&state.db, &state.settings).await;
+    let primary = match state.db.writer().await {
+        Ok(mut conn) => conn.query_one("select 1", &[]).await.is_ok(),
+        Err(_) => false,
+    };
+    let health = state.db.replica();
+    let redis = state.redis.ping().await;
+    let status = if primary { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let word = |ok: bool| if ok { "up" } else { "down" };
+    (
+        status,
+        Json(json!({
+            "status": if primary && health.is_usable() && redis { "ready" } else if primary { "degraded" } else { "unavailable" },
+            "checks": {
+                "primary": word(primary),
+                "replica": {
+                    "status": word(health.is_reachable()),
+                    "in_use": health.is_usable(),
+                    "lag_bytes": health.lag_bytes(),
+                    "lag_seconds": health.lag().as_secs_f64(),
+                },
+                "redis": word(redis),
+            }
+        })),
+    )
+}

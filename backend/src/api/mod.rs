@@ -1,0 +1,37 @@
+//! The HTTP API: one module per resource, each with its `router()`, merged here so the whole
+//! route table reads in one place.
+
+use axum::Router;
+
+use state::AppState;
+
+pub mod auth;
+pub mod chats;
+pub mod diaries;
+pub mod friends;
+pub mod health;
+pub mod mental;
+pub mod notifications;
+pub mod personas;
+pub mod quiz;
+pub mod reports;
+pub mod state;
+pub mod subscriptions;
+pub mod users;
+
+/// Every resource's routes, relative to `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(diaries::router())
+        .merge(friends::router())
+        .merge(subscriptions::router())
+        .merge(personas::router())
+        .merge(quiz::router())
+        .merge(chats::router())
+        .merge(crate::jobs::router())
+        .merge(reports::router())
+        .merge(notifications::router())
+        .merge(mental::router())
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every resource: extractors with the contract's 422 shape, field
+//! validation, client address, middleware.
+
+pub mod client_ip;
+pub mod extract;
+pub mod middleware;
+pub mod page;
+pub mod validate;

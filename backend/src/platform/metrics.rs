@@ -1,0 +1,80 @@
+//! Prometheus metrics through the `metrics` facade (the registry apalis's own metrics use too, so
+//! HTTP, database, job and business metrics share one exporter). The recorder is process-global
+//! and installed once; `/metrics` renders it after refreshing the pool gauges.
+
+use std::sync::OnceLock;
+
+use axum::{http::header, response::IntoResponse};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::platform::db::{Db, Role};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder on first call (idempotent, so every test app can call it).
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        // Every `*_seconds` histogram: from a millisecond (HTTP, Redis) to five minutes (jobs,
+        // LLM calls, queue waits).
+        let buckets =
+            [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+            .expect("valid buckets")
+            .install_recorder()
+            .expect("the metrics recorder is installed once");
+        register_zero();
+        handle
+    })
+}
+
+/// Counters that alerts take `rate()` of exist from the start at zero: a series that appears
+/// with its first increment loses that increment to `rate()`.
+fn register_zero() {
+    metrics::counter!("redis_errors_total").absolute(0);
+    for endpoint in ["register", "login", "resend-verification", "forgot-password", "reset-password"] {
+        metrics::counter!("http_rate_limited_total", "endpoint" => endpoint).absolute(0);
+    }
+    for cache in crate::platform::cache::Cache::ALL {
+        for result in ["hit", "miss", "error"] {
+            metrics::counter!("cache_requests_total", "cache" => cache.name(), "result" => result).absolute(0);
+        }
+    }
+    for job in ["persona", "chat_reply", "diary_analysis", "mental_report", "weekly_summary", "prompt_suggestions"] {
+        metrics::counter!("jobs_enqueued_total", "job" => job).absolute(0);
+        for outcome in ["done", "failed"] {
+            metrics::counter!("jobs_completed_total", "job" => job, "outcome" => outcome).absolute(0);
+        }
+    }
+    for name in ["users_registered_total", "diaries_created_total", "personas_generated_total", "chat_messages_total"] {
+        metrics::counter!(name).absolute(0);
+    }
+}
+
+/// The LLM series of a worker's model, at zero (the model is known only from settings).
+pub fn register_llm_zero(model: &str) {
+    for op in ["persona", "quiz_persona", "analysis", "report", "weekly_summary", "prompt_suggestions", "chat"] {
+        metrics::counter!("llm_requests_total", "operation" => op, "model" => model.to_owned()).absolute(0);
+        for kind in ["rate_limited", "server", "timeout", "invalid_output", "other"] {
+            metrics::counter!("llm_errors_total", "kind" => kind, "operation" => op, "model" => model.to_owned())
+                .absolute(0);
+        }
+    }
+}
+
+/// The exposition, after refreshing the pool and replica gauges of `db`.
+pub fn render(db: &Db) -> impl IntoResponse + use<> {
+    for role in [Role::Primary, Role::Replica] {
+        let status = db.pool(role).status();
+        let in_use = status.size.saturating_sub(status.available);
+        metrics::gauge!("db_pool_connections", "role" => role.as_str(), "state" => "in_use").set(in_use as f64);
+        metrics::gauge!("db_pool_connections", "role" => role.as_str(), "state" => "idle").set(status.available as f64);
+        metrics::gauge!("db_pool_max_connections", "role" => role.as_str()).set(status.max_size as f64);
+        metrics::gauge!("db_pool_waiting", "role" => role.as_str()).set(status.waiting as f64);
+    }
+    let replica = db.replica();
+    metrics::gauge!("db_replica_up").set(if replica.is_reachable() { 1.0 } else { 0.0 });
+    metrics::gauge!("db_replica_in_use").set(if replica.is_usable() { 1.0 } else { 0.0 });
+    let body = install().render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}

@@ -1,0 +1,269 @@
+//! Redis access that never takes the service down: every command is bounded by a timeout, and
+//! after a failure Redis is skipped for a short back-off, so requests fall back to Postgres at
+//! full speed instead of each waiting for a dead server. The connection is made lazily and
+//! re-made after failures, so the API also starts while Redis is down.
+//!
+//! Every key is prefixed (`dearme:v1:` by default): a version for cache-format changes and a
+//! namespace per app (tests give each app its own).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig};
+
+use crate::platform::settings::Settings;
+
+/// How long Redis is skipped after a failed command.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct Redis {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    prefix: String,
+    timeout: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    conn: Option<ConnectionManager>,
+    down_until: Option<Instant>,
+}
+
+impl Redis {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client: redis::Client::open(settings.redis_url.expose())?,
+                prefix: settings.redis_prefix.clone(),
+                timeout: settings.redis_timeout,
+                state: Mutex::new(State::default()),
+            }),
+        })
+    }
+
+    pub fn key(&self, parts: std::fmt::Arguments<'_>) -> String {
+        format!("{}:{parts}", self.inner.prefix)
+    }
+
+    /// The connection, or `None` while Redis is backing off.
+    async fn conn(&self) -> Option<ConnectionManager> {
+        {
+            let state = self.inner.state.lock().expect("redis state lock");
+            if state.down_until.is_some_and(|t| Instant::now() < t) {
+                return None;
+            }
+            if let Some(conn) = &state.conn {
+                return Some(conn.clone());
+            }
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.inner.timeout))
+            .set_response_timeout(Some(self.inner.timeout))
+            .set_number_of_retries(1);
+        match tokio::time::timeout(self.inner.timeout * 4, self.inner.client.get_connection_manager_with_config(config))
+            .await
+        {
+            Ok(Ok(conn)) => {
+                self.inner.state.lock().expect("redis state lock").conn = Some(conn.clone());
+                Some(conn)
+            }
+            Ok(Err(err)) => {
+                self.failed(&err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("connect timed out");
+                None
+            }
+        }
+    }
+
+    fn failed(&self, why: &str) {
+        tracing::warn!(why, "redis unavailable; falling back to postgres for {BACKOFF:?}");
+        metrics::counter!("redis_errors_total").increment(1);
+        let mut state = self.inner.state.lock().expect("redis state lock");
+        state.down_until = Some(Instant::now() + BACKOFF);
+        state.conn = None;
+    }
+
+    /// Runs one command with the timeout; `None` when Redis is down, slow or failing.
+    async fn run<T, F, Fut>(&self, command: &'static str, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.conn().await?;
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.inner.timeout, f(conn)).await;
+        metrics::histogram!("redis_command_duration_seconds", "command" => command)
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                self.failed(&err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("command timed out");
+                None
+            }
+        }
+    }
+
+    pub async fn mget(&self, keys: &[String]) -> Option<Vec<Option<String>>> {
+        let keys = keys.to_vec();
+        self.run("mget", |mut c| async move { redis::cmd("MGET").arg(&keys).query_async(&mut c).await }).await
+    }
+
+    pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let secs = ttl.as_secs().max(1);
+        self.run("set", |mut c| async move { c.set_ex::<_, _, ()>(key, value, secs).await }).await.is_some()
+    }
+
+    /// `None` when Redis is unavailable; `Some(None)` when the key is absent.
+    pub async fn get(&self, key: &str) -> Option<Option<String>> {
+        self.run("get", |mut c| async move { c.get::<_, Option<String>>(key).await }).await
+    }
+
+    /// A lease: `Some(true)` if taken, `Some(false)` if someone holds it, `None` if Redis is down.
+    pub async fn set_nx_px(&self, key: &str, token: &str, ttl: Duration) -> Option<bool> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.run("set", |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ms)
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await
+        .map(|reply| reply.is_some())
+    }
+
+    /// Stores `value` only while `lease_key` still holds `token`, then releases the lease.
+    pub async fn fill_if_leased(&self, key: &str, lease_key: &str, token: &str, value: &str, ttl: Duration) -> bool {
+        const SCRIPT: &str = "if redis.call('GET', KEYS[2]) == ARGV[1] then \
+                                redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) redis.call('DEL', KEYS[2]) return 1 \
+                              end return 0";
+        let secs = ttl.as_secs().max(1);
+        self.run("fill", |mut c| async move {
+            redis::Script::new(SCRIPT)
+                .key(key)
+                .key(lease_key)
+                .arg(token)
+                .arg(value)
+                .arg(secs)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+            == Some(1)
+    }
+
+    /// Sets a key only if it does not exist (a refill must not overwrite a tombstone).
+    pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let secs = ttl.as_secs().max(1);
+        self.run("set", |mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("NX")
+                .arg("EX")
+                .arg(secs)
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await
+        .is_some()
+    }
+
+    /// Sets a key only if it holds nothing or a smaller number (a monotonic high-water mark).
+    pub async fn set_max(&self, key: &str, value: u64, ttl: Duration) -> bool {
+        const SCRIPT: &str = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') \
+                              if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) \
+                              else redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 1";
+        let secs = ttl.as_secs().max(1);
+        self.run("set_max", |mut c| async move {
+            redis::Script::new(SCRIPT).key(key).arg(value.to_string()).arg(secs).invoke_async::<i64>(&mut c).await
+        })
+        .await
+        .is_some()
+    }
+
+    pub async fn del(&self, keys: &[String]) -> bool {
+        if keys.is_empty() {
+            return true;
+        }
+        let keys = keys.to_vec();
+        self.run("del", |mut c| async move { c.del::<_, ()>(&keys).await }).await.is_some()
+    }
+
+    /// Increments a counter that expires `ttl` after its first increment (a fixed window).
+    pub async fn incr_window(&self, key: &str, ttl: Duration) -> Option<i64> {
+        let secs = ttl.as_secs().max(1);
+        self.run("incr", |mut c| async move {
+            let (count,): (i64,) =
+                redis::pipe().incr(key, 1).expire(key, secs as i64).arg("NX").ignore().query_async(&mut c).await?;
+            Ok(count)
+        })
+        .await
+    }
+
+    /// Appends `payload` to the list `log` (refreshing its TTL) and publishes it on `channel`.
+    pub async fn append_and_publish(&self, log: &str, channel: &str, payload: &str, ttl: Duration) -> bool {
+        let secs = ttl.as_secs().max(1) as i64;
+        self.run("publish", |mut c| async move {
+            redis::pipe()
+                .rpush(log, payload)
+                .ignore()
+                .expire(log, secs)
+                .ignore()
+                .publish(channel, payload)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+        .is_some()
+    }
+
+    pub async fn lrange(&self, key: &str) -> Option<Vec<String>> {
+        self.run("lrange", |mut c| async move { c.lrange::<_, Vec<String>>(key, 0, -1).await }).await
+    }
+
+    /// A dedicated subscription (pub/sub needs its own connection): the messages' payloads.
+    pub async fn subscribe(&self, channel: &str) -> Option<futures_util::stream::BoxStream<'static, String>> {
+        use futures_util::StreamExt;
+        let connect = async {
+            let mut pubsub = self.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(self.inner.timeout * 4, connect).await {
+            Ok(Ok(pubsub)) => {
+                Some(pubsub.into_on_message().filter_map(|m| async move { m.get_payload::<String>().ok() }).boxed())
+            }
+            Ok(Err(err)) => {
+                self.failed(&err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("subscribe timed out");
+                None
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        self.run("ping", |mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await }).await.is_some()
+    }
+}

@@ -1,0 +1,295 @@
+//! Typed settings, read once from the environment at start-up (every variable is documented in
+//! `.env.example`). Tests build a `Settings` directly and change what they need.
+
+use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
+
+use anyhow::{Context, bail};
+
+/// A value that must never reach a log line.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address the API binds to (`0.0.0.0:8000`; port 0 in tests).
+    pub listen_addr: String,
+    /// Write pool: the primary, through PgBouncer.
+    pub database_url: Secret,
+    /// Read pool: the replica, through PgBouncer. Defaults to `database_url`.
+    pub database_read_url: Secret,
+    /// Direct (session) connection to the primary: migrations and job storage.
+    pub database_direct_url: Secret,
+    pub db_pool_size: usize,
+    pub db_connect_timeout: Duration,
+    pub db_query_timeout: Duration,
+    /// A replica further behind than this is not used for reads.
+    pub replica_max_lag_bytes: u64,
+    pub replica_max_lag: Duration,
+    pub replica_check_interval: Duration,
+    pub redis_url: Secret,
+    /// Prefix of every Redis key (version and tenant): tests give each app its own.
+    pub redis_prefix: String,
+    pub redis_timeout: Duration,
+    pub jwt_secret: Secret,
+    pub session_ttl: Duration,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+    pub cors_origins: Vec<String>,
+    /// Peers whose `X-Real-IP` / `X-Forwarded-For` are believed (nginx).
+    pub trusted_proxies: Vec<IpNet>,
+    pub rate_limit_enabled: bool,
+    pub frontend_url: String,
+    pub smtp: Option<SmtpSettings>,
+    /// Development only: new accounts are marked verified at registration.
+    pub auto_verify_email: bool,
+    pub log_json: bool,
+    /// Cache-aside reads through Redis (off: every read computes from Postgres).
+    pub cache_enabled: bool,
+    pub cache_ttls: CacheTtls,
+    pub llm: LlmSettings,
+    /// How long a request waits for its job (persona, quiz, upgrade, chat reply, report).
+    pub job_wait_timeout: Duration,
+    /// How long a reply stream waits for the next event before settling from Postgres.
+    pub stream_idle_timeout: Duration,
+    pub worker: WorkerSettings,
+}
+
+/// The monthly reports' default schedule: the `cron` crate has no "last day of the month", so it
+/// fires at 21:30 UTC on days 28 to 31, and the tick acts on the month's last day only.
+pub const MONTHLY_REPORT_CRON: &str = "0 30 21 28-31 * *";
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub heartbeat: Duration,
+    /// How often an idle worker looks for due jobs that did not notify it (background jobs).
+    pub poll_interval: Duration,
+    pub shutdown_timeout: Duration,
+    pub job_timeout: Duration,
+    pub metrics_addr: String,
+    pub weekly_report_cron: String,
+    pub monthly_report_cron: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let database_url = required("DATABASE_URL")?;
+        let smtp = match optional("SMTP_HOST") {
+            Some(host) => Some(SmtpSettings {
+                host,
+                port: parse_or("SMTP_PORT", 25)?,
+                username: optional("SMTP_USERNAME"),
+                password: optional("SMTP_PASSWORD").map(Secret::new),
+                from: optional("SMTP_FROM").unwrap_or_else(|| "DearMe <no-reply@dearme.local>".into()),
+            }),
+            None => None,
+        };
+        let jwt_secret = required("JWT_SECRET")?;
+        if jwt_secret.len() < 32 {
+            bail!("JWT_SECRET must be at least 32 characters");
+        }
+        Ok(Self {
+            listen_addr: optional("LISTEN_ADDR").unwrap_or_else(|| "0.0.0.0:8000".into()),
+            database_read_url: Secret::new(optional("DATABASE_READ_URL").unwrap_or_else(|| database_url.clone())),
+            database_direct_url: Secret::new(optional("DATABASE_DIRECT_URL").unwrap_or_else(|| database_url.clone())),
+            database_url: Secret::new(database_url),
+            db_pool_size: parse_or("DB_POOL_SIZE", 16)?,
+            db_connect_timeout: millis_or("DB_CONNECT_TIMEOUT_MS", 2_000)?,
+            db_query_timeout: millis_or("DB_QUERY_TIMEOUT_MS", 5_000)?,
+            replica_max_lag_bytes: parse_or("REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024)?,
+            replica_max_lag: millis_or("REPLICA_MAX_LAG_MS", 30_000)?,
+            replica_check_interval: millis_or("REPLICA_CHECK_INTERVAL_MS", 100)?,
+            redis_url: Secret::new(required("REDIS_URL")?),
+            redis_prefix: optional("REDIS_PREFIX").unwrap_or_else(|| "dearme:v1".into()),
+            redis_timeout: millis_or("REDIS_TIMEOUT_MS", 250)?,
+            jwt_secret: Secret::new(jwt_secret),
+            session_ttl: Duration::from_secs(parse_or("SESSION_TTL_SECS", 24 * 3600)?),
+            request_timeout: millis_or("REQUEST_TIMEOUT_MS", 30_000)?,
+            body_limit_bytes: parse_or("BODY_LIMIT_BYTES", 1024 * 1024)?,
+            cors_origins: list("CORS_ORIGINS", "http://localhost:5173,http://localhost:3000,http://127.0.0.1:5173"),
+            trusted_proxies: list("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()
+                .context("TRUSTED_PROXIES")?,
+            rate_limit_enabled: parse_or("RATE_LIMIT_ENABLED", true)?,
+            frontend_url: optional("FRONTEND_URL").unwrap_or_else(|| "http://localhost:5173".into()),
+            smtp,
+            auto_verify_email: parse_or("AUTO_VERIFY_EMAIL", false)?,
+            log_json: optional("LOG_FORMAT").is_some_and(|f| f == "json"),
+            cache_enabled: parse_or("CACHE_ENABLED", true)?,
+            cache_ttls: CacheTtls {
+                persona: Duration::from_secs(parse_or("CACHE_TTL_PERSONA_SECS", 3600)?),
+                stats: Duration::from_secs(parse_or("CACHE_TTL_STATS_SECS", 600)?),
+                friends: Duration::from_secs(parse_or("CACHE_TTL_FRIENDS_SECS", 300)?),
+            },
+            llm: LlmSettings {
+                base_url: optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
+                api_key: Secret::new(optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
+                model: optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+                timeout: millis_or("LLM_TIMEOUT_MS", 60_000)?,
+                max_concurrency: parse_or("LLM_MAX_CONCURRENCY", 8)?,
+                max_attempts: parse_or("LLM_MAX_ATTEMPTS", 4)?,
+                backoff: millis_or("LLM_BACKOFF_MS", 1_000)?,
+            },
+            job_wait_timeout: millis_or("JOB_WAIT_TIMEOUT_MS", 90_000)?,
+            stream_idle_timeout: millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000)?,
+            worker: WorkerSettings {
+                concurrency: parse_or("WORKER_CONCURRENCY", 16)?,
+                heartbeat: millis_or("WORKER_HEARTBEAT_MS", 10_000)?,
+                poll_interval: millis_or("WORKER_POLL_INTERVAL_MS", 500)?,
+                shutdown_timeout: millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000)?,
+                job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
+                metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
+                weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
+                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
+            },
+        })
+    }
+}
+
+fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(name: &str) -> anyhow::Result<String> {
+    optional(name).with_context(|| format!("{name} must be set (see .env.example)"))
+}
+
+fn parse_or<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: fmt::Display,
+{
+    match optional(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+    }
+}
+
+fn millis_or(name: &str, default_ms: u64) -> anyhow::Result<Duration> {
+    parse_or(name, default_ms).map(Duration::from_millis)
+}
+
+fn list(name: &str, default: &str) -> Vec<String> {
+    optional(name)
+        .unwrap_or_else(|| default.into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// An IPv4 or IPv6 network in CIDR notation (a bare address is a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            (IpAddr::V6(_), IpAddr::V4(v4)) => self.contains(IpAddr::V6(v4.to_ipv6_mapped())),
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+        }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>()?, Some(p.parse::<u8>()?)),
+            None => (s.parse::<IpAddr>()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            bail!("prefix /{prefix} too long for {addr}");
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipnet_matches_addresses_inside_its_prefix_only() {
+        let net: IpNet = "192.0.2.0/24".parse().unwrap();
+        assert!(net.contains("192.0.2.77".parse().unwrap()));
+        assert!(!net.contains("192.0.3.1".parse().unwrap()));
+        let host: IpNet = "::1".parse().unwrap();
+        assert!(host.contains("::1".parse().unwrap()));
+        assert!(!host.contains("::2".parse().unwrap()));
+        let all: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}
+
+/// The cached reads' time to live, by family.
+#[derive(Clone, Debug)]
+pub struct CacheTtls {
+    pub persona: Duration,
+    pub stats: Duration,
+    pub friends: Duration,
+}
+
+impl Default for CacheTtls {
+    fn default() -> Self {
+        Self { persona: Duration::from_secs(3600), stats: Duration::from_secs(600), friends: Duration::from_secs(300) }
+    }
+}
+
+
+/// The LLM provider: any OpenAI-compatible endpoint.
+#[derive(Clone, Debug)]
+pub struct LlmSettings {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub model: String,
+    /// Per attempt (a stream may run longer as long as tokens keep arriving within it).
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+}
