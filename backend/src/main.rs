@@ -1,4 +1,5 @@
-//! `dearme serve | migrate`: one binary, so every container runs the same image.
+//! `dearme serve | worker | migrate | dev-llm`: one binary, so every container runs the same image;
+//! the library does the work.
 
 use anyhow::Context;
 use dearme::{platform::settings::Settings, startup::Application};

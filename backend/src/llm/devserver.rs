@@ -155,55 +155,86 @@ async fn completions(State(state): State<Arc<DevState>>, Json(body): Json<Value>
     let _in_flight = InFlight::enter(&state);
     let config = *state.config.lock().expect("config lock");
     match next_fault(&state) {
-        Some(Fault::Status { status, retry_after_secs, .. }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let error = json!({ "error": { "message": format!("injected {status}"), "type": "server_error", "code": status.as_u16() } });
-            let mut response = (status, Json(error)).into_response();
-            if let Some(secs) = retry_after_secs {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            return response;
-        }
+        Some(Fault::Status { status, retry_after_secs, .. }) => return injected_error(status, retry_after_secs),
         Some(Fault::Hang { .. }) => std::future::pending::<()>().await,
         None => {}
     }
     tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
-
-    let model = body["model"].as_str().unwrap_or("dev-model").to_owned();
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let text_of = |m: &Value| m["content"].as_str().unwrap_or("").to_owned();
-    let system = messages.first().map(text_of).unwrap_or_default();
-    let user = messages.last().map(text_of).unwrap_or_default();
-    let seed = fnv(messages.iter().map(text_of).collect::<Vec<_>>().join("\u{1}").as_bytes());
-    let op = system.strip_prefix("[dearme:").and_then(|s| s.split([' ', ']']).next()).unwrap_or("chat");
-    let answer = answer(op, &system, &user, seed);
-    let prompt_tokens = messages.iter().map(|m| text_of(m).chars().count() as u64 / 3 + 1).sum::<u64>();
-    let completion_tokens = answer.chars().count() as u64 / 3 + 1;
-    let usage = json!({ "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens });
-    let id = format!("chatcmpl-dev-{seed:x}");
-    let created = chrono::Utc::now().timestamp();
-
+    let completion = Completion::answering(&body);
     if body["stream"].as_bool() != Some(true) {
-        return Json(json!({
-            "id": id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{ "index": 0, "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
-            "usage": usage,
-        }))
-        .into_response();
+        return Json(completion.whole()).into_response();
+    }
+    let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
+    stream_events(completion.chunks(include_usage), Duration::from_millis(config.token_latency_ms))
+}
+
+/// An injected provider error, as OpenAI shapes them.
+fn injected_error(status: u16, retry_after_secs: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let error = json!({ "error": { "message": format!("injected {status}"), "type": "server_error", "code": status.as_u16() } });
+    let mut response = (status, Json(error)).into_response();
+    if let Some(secs) = retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// The deterministic answer to one request, and its OpenAI-shaped envelopes.
+struct Completion {
+    id: String,
+    model: String,
+    created: i64,
+    answer: String,
+    usage: Value,
+}
+
+impl Completion {
+    fn answering(body: &Value) -> Self {
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        let text_of = |m: &Value| m["content"].as_str().unwrap_or("").to_owned();
+        let system = messages.first().map(text_of).unwrap_or_default();
+        let user = messages.last().map(text_of).unwrap_or_default();
+        let seed = fnv(messages.iter().map(text_of).collect::<Vec<_>>().join("\u{1}").as_bytes());
+        let op = system.strip_prefix("[dearme:").and_then(|s| s.split([' ', ']']).next()).unwrap_or("chat");
+        let answer = answer(op, &system, &user, seed);
+        let prompt_tokens = messages.iter().map(|m| text_of(m).chars().count() as u64 / 3 + 1).sum::<u64>();
+        let completion_tokens = answer.chars().count() as u64 / 3 + 1;
+        Self {
+            id: format!("chatcmpl-dev-{seed:x}"),
+            model: body["model"].as_str().unwrap_or("dev-model").to_owned(),
+            created: chrono::Utc::now().timestamp(),
+            usage: json!({ "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens }),
+            answer,
+        }
     }
 
-    let chunk = |delta: Value, finish: Value| {
-        json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
-    };
-    let mut events: Vec<String> =
-        pieces(&answer).into_iter().map(|p| chunk(json!({ "content": p }), Value::Null).to_string()).collect();
-    events.push(chunk(json!({}), json!("stop")).to_string());
-    if body["stream_options"]["include_usage"].as_bool() == Some(true) {
-        events.push(json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage }).to_string());
+    fn whole(&self) -> Value {
+        json!({
+            "id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": self.answer }, "finish_reason": "stop" }],
+            "usage": self.usage,
+        })
     }
-    events.push("[DONE]".into());
-    let delay = Duration::from_millis(config.token_latency_ms);
+
+    /// The stream's `data:` payloads: a chunk per piece, the stop chunk, usage if asked, `[DONE]`.
+    fn chunks(&self, include_usage: bool) -> Vec<String> {
+        let chunk = |delta: Value, finish: Value| {
+            json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                    "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+        };
+        let mut events: Vec<String> =
+            pieces(&self.answer).into_iter().map(|p| chunk(json!({ "content": p }), Value::Null).to_string()).collect();
+        events.push(chunk(json!({}), json!("stop")).to_string());
+        if include_usage {
+            events.push(json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": [], "usage": self.usage }).to_string());
+        }
+        events.push("[DONE]".into());
+        events
+    }
+}
+
+/// Server-sent events, one `data:` line each, `delay` apart.
+fn stream_events(events: Vec<String>, delay: Duration) -> Response {
     let stream = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
         let event = events.next()?;
         tokio::time::sleep(delay).await;

@@ -163,28 +163,18 @@ impl CacheStore {
         let mut compute = Some(compute);
         let result = flight
             .get_or_try_init(|| async {
-                // Another instance may be recomputing: wait briefly for its fill.
                 let token = random::token(8);
                 let holds_lease = self.0.redis.set_nx_px(&lease_key, &token, LEASE).await;
-                if holds_lease == Some(false) {
-                    let deadline = Instant::now() + LEASE_WAIT;
-                    while Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        if let Some(raw) = self.0.redis.get(&redis_key).await.flatten() {
-                            return Ok(raw);
-                        }
-                    }
+                if holds_lease == Some(false)
+                    && let Some(raw) = self.wait_for_fill(&redis_key).await
+                {
+                    return Ok(raw);
                 }
                 let started = Instant::now();
                 let computed = compute.take().expect("the initialiser runs once")().await?;
                 metrics::histogram!("cache_recompute_duration_seconds", "cache" => name)
                     .record(started.elapsed().as_secs_f64());
-                let stamp = match computed.role {
-                    Role::Primary => u64::MAX,
-                    Role::Replica => self.0.db.replica().replay_lsn().0,
-                };
-                let raw =
-                    serde_json::to_string(&Envelope { l: stamp, v: &computed.value }).map_err(anyhow::Error::from)?;
+                let raw = self.encode(computed)?;
                 if holds_lease == Some(true) {
                     let ttl = jitter(self.0.ttls.of(key.cache));
                     self.0.redis.fill_if_leased(&redis_key, &lease_key, &token, &raw, ttl).await;
@@ -204,6 +194,28 @@ impl CacheStore {
             return Ok(compute().await?.value);
         }
         Ok(envelope.v)
+    }
+
+    /// Another instance holds the lease and is recomputing: its fill, if it lands in time.
+    async fn wait_for_fill(&self, redis_key: &str) -> Option<String> {
+        let deadline = Instant::now() + LEASE_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Some(raw) = self.0.redis.get(redis_key).await.flatten() {
+                return Some(raw);
+            }
+        }
+        None
+    }
+
+    /// A computed value in its envelope, stamped with the WAL position its read is known to
+    /// include (everything, when read on the primary).
+    fn encode<T: Serialize>(&self, computed: Computed<T>) -> ApiResult<String> {
+        let stamp = match computed.role {
+            Role::Primary => u64::MAX,
+            Role::Replica => self.0.db.replica().replay_lsn().0,
+        };
+        Ok(serde_json::to_string(&Envelope { l: stamp, v: &computed.value }).map_err(anyhow::Error::from)?)
     }
 
     async fn cache_lookup<T: DeserializeOwned>(

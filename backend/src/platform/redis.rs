@@ -134,19 +134,7 @@ impl Redis {
 
     /// A lease: `Some(true)` if taken, `Some(false)` if someone holds it, `None` if Redis is down.
     pub async fn set_nx_px(&self, key: &str, token: &str, ttl: Duration) -> Option<bool> {
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.run("set", |mut c| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(token)
-                .arg("NX")
-                .arg("PX")
-                .arg(ms)
-                .query_async::<Option<String>>(&mut c)
-                .await
-        })
-        .await
-        .map(|reply| reply.is_some())
+        self.set_nx(key, token, "PX", u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)).await
     }
 
     /// Stores `value` only while `lease_key` still holds `token`, then releases the lease.
@@ -171,19 +159,23 @@ impl Redis {
 
     /// Sets a key only if it does not exist (a refill must not overwrite a tombstone).
     pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> bool {
-        let secs = ttl.as_secs().max(1);
+        self.set_nx(key, value, "EX", ttl.as_secs().max(1)).await.is_some()
+    }
+
+    /// `SET key value NX <unit> <amount>`: whether it was set, `None` if Redis is down.
+    async fn set_nx(&self, key: &str, value: &str, unit: &'static str, amount: u64) -> Option<bool> {
         self.run("set", |mut c| async move {
             redis::cmd("SET")
                 .arg(key)
                 .arg(value)
                 .arg("NX")
-                .arg("EX")
-                .arg(secs)
+                .arg(unit)
+                .arg(amount)
                 .query_async::<Option<String>>(&mut c)
                 .await
         })
         .await
-        .is_some()
+        .map(|reply| reply.is_some())
     }
 
     /// Sets a key only if it holds nothing or a smaller number (a monotonic high-water mark).

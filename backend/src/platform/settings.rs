@@ -98,16 +98,6 @@ pub struct SmtpSettings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let database_url = required("DATABASE_URL")?;
-        let smtp = match optional("SMTP_HOST") {
-            Some(host) => Some(SmtpSettings {
-                host,
-                port: parse_or("SMTP_PORT", 25)?,
-                username: optional("SMTP_USERNAME"),
-                password: optional("SMTP_PASSWORD").map(Secret::new),
-                from: optional("SMTP_FROM").unwrap_or_else(|| "DearMe <no-reply@dearme.local>".into()),
-            }),
-            None => None,
-        };
         let jwt_secret = required("JWT_SECRET")?;
         if jwt_secret.len() < 32 {
             bail!("JWT_SECRET must be at least 32 characters");
@@ -138,36 +128,68 @@ impl Settings {
                 .context("TRUSTED_PROXIES")?,
             rate_limit_enabled: parse_or("RATE_LIMIT_ENABLED", true)?,
             frontend_url: optional("FRONTEND_URL").unwrap_or_else(|| "http://localhost:5173".into()),
-            smtp,
+            smtp: SmtpSettings::from_env()?,
             auto_verify_email: parse_or("AUTO_VERIFY_EMAIL", false)?,
             log_json: optional("LOG_FORMAT").is_some_and(|f| f == "json"),
             cache_enabled: parse_or("CACHE_ENABLED", true)?,
-            cache_ttls: CacheTtls {
-                persona: Duration::from_secs(parse_or("CACHE_TTL_PERSONA_SECS", 3600)?),
-                stats: Duration::from_secs(parse_or("CACHE_TTL_STATS_SECS", 600)?),
-                friends: Duration::from_secs(parse_or("CACHE_TTL_FRIENDS_SECS", 300)?),
-            },
-            llm: LlmSettings {
-                base_url: optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
-                api_key: Secret::new(optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
-                model: optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
-                timeout: millis_or("LLM_TIMEOUT_MS", 60_000)?,
-                max_concurrency: parse_or("LLM_MAX_CONCURRENCY", 8)?,
-                max_attempts: parse_or("LLM_MAX_ATTEMPTS", 4)?,
-                backoff: millis_or("LLM_BACKOFF_MS", 1_000)?,
-            },
+            cache_ttls: CacheTtls::from_env()?,
+            llm: LlmSettings::from_env()?,
             job_wait_timeout: millis_or("JOB_WAIT_TIMEOUT_MS", 90_000)?,
             stream_idle_timeout: millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000)?,
-            worker: WorkerSettings {
-                concurrency: parse_or("WORKER_CONCURRENCY", 16)?,
-                heartbeat: millis_or("WORKER_HEARTBEAT_MS", 10_000)?,
-                poll_interval: millis_or("WORKER_POLL_INTERVAL_MS", 500)?,
-                shutdown_timeout: millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000)?,
-                job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
-                metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
-                weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
-                monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
-            },
+            worker: WorkerSettings::from_env()?,
+        })
+    }
+}
+
+impl SmtpSettings {
+    /// `None` without `SMTP_HOST`: mail is then logged, not sent (development).
+    fn from_env() -> anyhow::Result<Option<Self>> {
+        let Some(host) = optional("SMTP_HOST") else { return Ok(None) };
+        Ok(Some(Self {
+            host,
+            port: parse_or("SMTP_PORT", 25)?,
+            username: optional("SMTP_USERNAME"),
+            password: optional("SMTP_PASSWORD").map(Secret::new),
+            from: optional("SMTP_FROM").unwrap_or_else(|| "DearMe <no-reply@dearme.local>".into()),
+        }))
+    }
+}
+
+impl CacheTtls {
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            persona: Duration::from_secs(parse_or("CACHE_TTL_PERSONA_SECS", 3600)?),
+            stats: Duration::from_secs(parse_or("CACHE_TTL_STATS_SECS", 600)?),
+            friends: Duration::from_secs(parse_or("CACHE_TTL_FRIENDS_SECS", 300)?),
+        })
+    }
+}
+
+impl LlmSettings {
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            base_url: optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
+            api_key: Secret::new(optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
+            model: optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+            timeout: millis_or("LLM_TIMEOUT_MS", 60_000)?,
+            max_concurrency: parse_or("LLM_MAX_CONCURRENCY", 8)?,
+            max_attempts: parse_or("LLM_MAX_ATTEMPTS", 4)?,
+            backoff: millis_or("LLM_BACKOFF_MS", 1_000)?,
+        })
+    }
+}
+
+impl WorkerSettings {
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            concurrency: parse_or("WORKER_CONCURRENCY", 16)?,
+            heartbeat: millis_or("WORKER_HEARTBEAT_MS", 10_000)?,
+            poll_interval: millis_or("WORKER_POLL_INTERVAL_MS", 500)?,
+            shutdown_timeout: millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000)?,
+            job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
+            metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
+            weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
+            monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Middleware of our own: RED metrics per matched route, and the contract's JSON error shape for
+//! Middleware of our own: RED metrics per matched route (also recorded on the request span), and the contract's JSON error shape for
 //! responses produced outside our handlers (unknown routes, 405, 413, timeouts, panics).
 
 use std::time::Instant;
@@ -18,6 +18,8 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // The request span (opened before routing) learns the matched route here.
+    tracing::Span::current().record("route", route.as_str());
     metrics::gauge!("http_requests_in_flight").increment(1.0);
     let response = next.run(req).await;
     metrics::gauge!("http_requests_in_flight").decrement(1.0);
