@@ -121,7 +121,16 @@ pub fn router(state: &AppState) -> Router {
                 .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // `route` and `user_id` are filled in once known: by the metrics middleware after
+                    // routing, and by the session extractor. The raw path is never logged (it can
+                    // carry tokens and ids); the matched route is.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        route = tracing::field::Empty,
+                        request_id = %id,
+                        user_id = tracing::field::Empty,
+                    )
                 }))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(CatchPanicLayer::new())
