@@ -16,9 +16,6 @@ async fn plant(app: &TestApp, key: &str, value: Value) {
     app.state.redis.set_ex(&full, &envelope.to_string(), std::time::Duration::from_secs(60)).await;
 }
 
-async fn me(app: &TestApp, token: &str) -> i64 {
-    json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap()
-}
 
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
@@ -28,7 +25,7 @@ fn today() -> chrono::NaiveDate {
 async fn stats_are_served_from_cache_and_replaced_after_the_readers_write() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let id = me(&app, &token).await;
+    let id = app.user_id(&token).await;
     app.diary(&token, 1, Some("happy")).await;
     let first = json_of(app.get("/api/v1/diaries/stats", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(first["total_count"], 1);
@@ -48,7 +45,7 @@ async fn stats_are_served_from_cache_and_replaced_after_the_readers_write() {
 async fn calendar_weekly_insight_and_count_are_cached_and_invalidated_by_diary_writes() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let id = me(&app, &token).await;
+    let id = app.user_id(&token).await;
     let diary = app.diary(&token, 0, Some("happy")).await;
     let (y, m) = (chrono::Datelike::year(&today()), chrono::Datelike::month(&today()));
     let cal_path = format!("/api/v1/diaries/calendar?year={y}&month={m}");
@@ -87,7 +84,7 @@ async fn friend_lists_are_cached_and_invalidated_for_both_users() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (me(&app, &a).await, me(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     assert_eq!(json_of(app.get("/api/v1/friends", Some(&a)).await, StatusCode::OK).await["total"], 0);
     assert_eq!(json_of(app.get("/api/v1/friends/with-persona", Some(&b)).await, StatusCode::OK).await, json!([]));
     plant(&app, &format!("c:friends:{a_id}"), json!({ "friends": [], "total": 7 })).await;
@@ -137,7 +134,7 @@ async fn with_the_cache_off_reads_are_computed_every_time() {
     let token = app.user("minji").await;
     app.diary(&token, 0, None).await;
     json_of(app.get("/api/v1/diaries/stats", Some(&token)).await, StatusCode::OK).await;
-    let id = me(&app, &token).await;
+    let id = app.user_id(&token).await;
     let key = format!("{}:c:stats:{id}:{}", app.settings.redis_prefix, today());
     assert_eq!(app.state.redis.get(&key).await, Some(None), "nothing was cached");
 }
@@ -151,7 +148,7 @@ async fn cached_reads_stay_correct_while_redis_is_down() {
         .await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let b_id = me(&app, &b).await;
+    let b_id = app.user_id(&b).await;
     for days in 0..2 {
         app.diary(&a, days, Some("happy")).await;
         assert_eq!(

@@ -8,7 +8,7 @@ use crate::helpers::{TestApp, assert_detail, json_of};
 
 /// A persona for `token`'s user, arranged directly (generation is tested elsewhere).
 async fn own_persona(app: &TestApp, token: &str) -> i64 {
-    let me = json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap();
+    let me = app.user_id(token).await;
     app.sql()
         .await
         .query_one("insert into personas (user_id, name, personality, traits) values ($1, '하루', '다정함', '{따뜻한}') returning id", &[&me])

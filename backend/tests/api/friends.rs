@@ -5,16 +5,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_detail, json_of};
 
-async fn id_of(app: &TestApp, token: &str) -> i64 {
-    json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap()
-}
 
 async fn request(app: &TestApp, from: &str, to: i64) -> reqwest::Response {
     app.post("/api/v1/friends/request", Some(from), json!({ "addressee_id": to })).await
 }
 
 async fn befriend(app: &TestApp, a: &str, b: &str) {
-    let b_id = id_of(app, b).await;
+    let b_id = app.user_id(b).await;
     let req = json_of(request(app, a, b_id).await, StatusCode::CREATED).await;
     let path = format!("/api/v1/friends/requests/{}", req["id"]);
     json_of(app.patch(&path, Some(b), json!({ "status": "accepted" })).await, StatusCode::OK).await;
@@ -25,7 +22,7 @@ async fn a_request_is_pending_visible_to_both_sides_and_notifies_the_addressee()
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (id_of(&app, &a).await, id_of(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     let f = json_of(request(&app, &a, b_id).await, StatusCode::CREATED).await;
     assert_eq!(
         (f["requester_id"].as_i64(), f["addressee_id"].as_i64(), f["status"].as_str()),
@@ -57,7 +54,7 @@ async fn request_checks_self_then_existence_then_relation() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (id_of(&app, &a).await, id_of(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     assert_detail(request(&app, &a, a_id).await, StatusCode::BAD_REQUEST, "Cannot send friend request to yourself")
         .await;
     assert_detail(request(&app, &a, 999_999).await, StatusCode::NOT_FOUND, "User not found").await;
@@ -83,7 +80,7 @@ async fn a_rejected_request_can_be_asked_again_in_either_direction() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (id_of(&app, &a).await, id_of(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     let req = json_of(request(&app, &a, b_id).await, StatusCode::CREATED).await;
     let path = format!("/api/v1/friends/requests/{}", req["id"]);
     let rejected = json_of(app.patch(&path, Some(&b), json!({ "status": "rejected" })).await, StatusCode::OK).await;
@@ -106,7 +103,7 @@ async fn only_the_addressee_may_answer_a_pending_request() {
     let a = app.user("alice").await;
     let b = app.user("bob").await;
     let c = app.user("carol").await;
-    let b_id = id_of(&app, &b).await;
+    let b_id = app.user_id(&b).await;
     let req = json_of(request(&app, &a, b_id).await, StatusCode::CREATED).await;
     let path = format!("/api/v1/friends/requests/{}", req["id"]);
     assert_detail(
@@ -131,7 +128,7 @@ async fn only_the_addressee_may_answer_a_pending_request() {
         "Friend request not found",
     )
     .await;
-    let a_id = id_of(&app, &a).await;
+    let a_id = app.user_id(&a).await;
     let kinds: Vec<String> = app
         .sql()
         .await
@@ -157,7 +154,7 @@ async fn friends_list_both_directions_and_removal_takes_a_user_id() {
     let names: Vec<&str> =
         list["friends"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["bob", "carol"]);
-    let c_id = id_of(&app, &c).await;
+    let c_id = app.user_id(&c).await;
     assert_eq!(app.delete(&format!("/api/v1/friends/{c_id}"), Some(&a)).await.status(), StatusCode::NO_CONTENT);
     assert_detail(
         app.delete(&format!("/api/v1/friends/{c_id}"), Some(&a)).await,
@@ -165,7 +162,7 @@ async fn friends_list_both_directions_and_removal_takes_a_user_id() {
         "Friendship not found",
     )
     .await;
-    let b_id = id_of(&app, &b).await;
+    let b_id = app.user_id(&b).await;
     assert_detail(
         app.delete(&format!("/api/v1/friends/{b_id}"), Some(&c)).await,
         StatusCode::NOT_FOUND,
@@ -183,7 +180,7 @@ async fn the_free_plan_allows_three_friends_and_premium_unlimited() {
         befriend(&app, &friend, &me).await; // accepting is never limited
     }
     let fourth = app.user("f4").await;
-    let fourth_id = id_of(&app, &fourth).await;
+    let fourth_id = app.user_id(&fourth).await;
     let res = request(&app, &me, fourth_id).await;
     let body = json_of(res, StatusCode::FORBIDDEN).await;
     assert!(body["detail"].as_str().unwrap().contains('3'), "{body}");

@@ -197,6 +197,11 @@ impl TestApp {
         self.login(&email, "password123").await
     }
 
+    /// The id of the user `token` belongs to, as `GET /users/me` answers it.
+    pub async fn user_id(&self, token: &str) -> i64 {
+        json_of(self.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().expect("users/me has an id")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
         let res = self.post("/api/v1/auth/login/json", None, json!({ "email": email, "password": password })).await;
         assert_eq!(res.status(), StatusCode::OK, "login {email}");

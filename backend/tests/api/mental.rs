@@ -15,9 +15,6 @@ use crate::helpers::{TestApp, assert_detail, json_of};
 const NO_ANALYSIS: &str = "No mental analysis found. Write a diary first.";
 const ANALYSIS_NOT_FOUND: &str = "Mental analysis not found.";
 
-async fn id_of(app: &TestApp, token: &str) -> i64 {
-    json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap()
-}
 
 fn day(days_ago: i64) -> String {
     (Utc::now().date_naive() - Duration::days(days_ago)).to_string()
@@ -123,7 +120,7 @@ async fn current_serves_the_latest_analysis_with_the_fallback_until_feedback_is_
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
     let other = app.user("other").await;
-    let (user_id, other_id) = (id_of(&app, &token).await, id_of(&app, &other).await);
+    let (user_id, other_id) = (app.user_id(&token).await, app.user_id(&other).await);
     let db = app.sql().await;
     analysis(&db, user_id, 1, [80; 6], "good").await;
     let latest = analysis(&db, user_id, 0, [30, 35, 40, 45, 50, 55], "concerning").await;
@@ -184,7 +181,7 @@ async fn current_serves_the_latest_analysis_with_the_fallback_until_feedback_is_
 async fn radar_trend_is_stable_within_fifteen_points_and_moves_beyond_them() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let user_id = id_of(&app, &token).await;
+    let user_id = app.user_id(&token).await;
     let db = app.sql().await;
 
     analysis(&db, user_id, 0, [50; 6], "neutral").await;
@@ -212,7 +209,7 @@ async fn history_lists_the_window_newest_first_and_pages() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
     let other = app.user("other").await;
-    let (user_id, other_id) = (id_of(&app, &token).await, id_of(&app, &other).await);
+    let (user_id, other_id) = (app.user_id(&token).await, app.user_id(&other).await);
     let db = app.sql().await;
     analysis(&db, user_id, 40, [10; 6], "critical").await;
     analysis(&db, user_id, 10, [30; 6], "concerning").await;
@@ -268,7 +265,7 @@ async fn negative_trend_needs_three_analyses_of_which_half_are_concerning_or_cri
     let app = TestApp::spawn().await;
     let few = app.user("few").await;
     let half = app.user("half").await;
-    let (few_id, half_id) = (id_of(&app, &few).await, id_of(&app, &half).await);
+    let (few_id, half_id) = (app.user_id(&few).await, app.user_id(&half).await);
     let db = app.sql().await;
     analysis(&db, few_id, 0, [10; 6], "critical").await;
     analysis(&db, few_id, 1, [10; 6], "critical").await;
@@ -308,7 +305,7 @@ async fn negative_trend_needs_three_analyses_of_which_half_are_concerning_or_cri
 async fn book_recommendations_are_three_distinct_books_for_the_latest_status() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let user_id = id_of(&app, &token).await;
+    let user_id = app.user_id(&token).await;
     let db = app.sql().await;
     analysis(&db, user_id, 1, [20; 6], "critical").await;
     // The latest decides; its lowest axis is 40, which is not low.
@@ -331,7 +328,7 @@ async fn book_recommendations_are_three_distinct_books_for_the_latest_status() {
 async fn an_axis_below_forty_contributes_one_book_from_its_own_list() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let user_id = id_of(&app, &token).await;
+    let user_id = app.user_id(&token).await;
     analysis(&app.sql().await, user_id, 0, [60, 39, 70, 70, 70, 70], "concerning").await;
     app.wait_for_replica().await;
 
@@ -356,7 +353,7 @@ async fn feedback_serves_the_stored_or_fallback_feedback_of_my_own_analyses_only
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
     let other = app.user("other").await;
-    let user_id = id_of(&app, &token).await;
+    let user_id = app.user_id(&token).await;
     let db = app.sql().await;
     let older = analysis(&db, user_id, 1, [70; 6], "good").await;
     let stored =

@@ -7,9 +7,6 @@ use tokio_postgres::Client;
 
 use crate::helpers::{TestApp, assert_detail, json_of};
 
-async fn id_of(app: &TestApp, token: &str) -> i64 {
-    json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap()
-}
 
 /// Arranges a notification created `minutes_ago` minutes ago; returns its id.
 async fn notify(db: &Client, user_id: i64, title: &str, is_read: bool, minutes_ago: i64) -> i64 {
@@ -41,7 +38,7 @@ async fn list_returns_own_notifications_newest_first_with_both_counters() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (id_of(&app, &a).await, id_of(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     let db = app.sql().await;
     notify(&db, a_id, "oldest", true, 30).await;
     notify(&db, a_id, "middle", false, 20).await;
@@ -107,7 +104,7 @@ async fn unread_count_and_mark_all_read_touch_only_my_unread_notifications() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (id_of(&app, &a).await, id_of(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     let db = app.sql().await;
     notify(&db, a_id, "one", false, 3).await;
     notify(&db, a_id, "two", false, 2).await;
@@ -130,7 +127,7 @@ async fn unread_count_and_mark_all_read_touch_only_my_unread_notifications() {
 async fn reading_a_notification_marks_it_read_and_returns_it() {
     let app = TestApp::spawn().await;
     let token = app.user("alice").await;
-    let user_id = id_of(&app, &token).await;
+    let user_id = app.user_id(&token).await;
     let id = notify(&app.sql().await, user_id, "hello", false, 1).await;
     app.wait_for_replica().await;
 
@@ -162,7 +159,7 @@ async fn reading_a_notification_marks_it_read_and_returns_it() {
 async fn deleting_a_notification_returns_204_and_then_404() {
     let app = TestApp::spawn().await;
     let token = app.user("alice").await;
-    let user_id = id_of(&app, &token).await;
+    let user_id = app.user_id(&token).await;
     let id = notify(&app.sql().await, user_id, "bye", false, 1).await;
     app.wait_for_replica().await;
 
@@ -181,7 +178,7 @@ async fn another_users_notification_is_not_found_and_cannot_be_marked() {
     let app = TestApp::spawn().await;
     let owner = app.user("owner").await;
     let intruder = app.user("intruder").await;
-    let owner_id = id_of(&app, &owner).await;
+    let owner_id = app.user_id(&owner).await;
     let id = notify(&app.sql().await, owner_id, "private", false, 1).await;
     app.wait_for_replica().await;
 
@@ -205,7 +202,7 @@ async fn mark_read_counts_my_matched_notifications_whether_read_or_not() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let (a_id, b_id) = (id_of(&app, &a).await, id_of(&app, &b).await);
+    let (a_id, b_id) = (app.user_id(&a).await, app.user_id(&b).await);
     let db = app.sql().await;
     let unread = notify(&db, a_id, "unread", false, 2).await;
     let seen = notify(&db, a_id, "seen", true, 1).await;
@@ -252,7 +249,7 @@ async fn a_friend_request_shows_up_in_the_addressees_inbox() {
     let app = TestApp::spawn().await;
     let a = app.user("alice").await;
     let b = app.user("bob").await;
-    let b_id = id_of(&app, &b).await;
+    let b_id = app.user_id(&b).await;
     json_of(app.post("/api/v1/friends/request", Some(&a), json!({ "addressee_id": b_id })).await, StatusCode::CREATED)
         .await;
     // Alice's write: bob reads it once the replica has it.

@@ -14,7 +14,7 @@ pub async fn seven_diaries(app: &TestApp, token: &str) {
     for days_ago in 0..4 {
         app.diary(token, days_ago, Some(if days_ago % 2 == 0 { "happy" } else { "calm" })).await;
     }
-    let id = json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap();
+    let id = app.user_id(token).await;
     app.sql()
         .await
         .execute(
@@ -264,8 +264,8 @@ async fn a_friends_persona_is_visible_to_accepted_friends_while_public() {
     let friend = app.user("friend").await;
     let stranger = app.user("stranger").await;
     let friend_id =
-        json_of(app.get("/api/v1/users/me", Some(&friend)).await, StatusCode::OK).await["id"].as_i64().unwrap();
-    let me_id = json_of(app.get("/api/v1/users/me", Some(&me)).await, StatusCode::OK).await["id"].as_i64().unwrap();
+        app.user_id(&friend).await;
+    let me_id = app.user_id(&me).await;
     let path = format!("/api/v1/personas/{friend_id}");
     assert_detail(
         app.get(&format!("/api/v1/personas/{me_id}"), Some(&me)).await,

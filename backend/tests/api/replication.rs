@@ -239,5 +239,5 @@ async fn sessions_survive_redis_stopping_mid_run_and_use_it_again_when_it_return
 }
 
 async fn me_id(app: &TestApp, token: &str) -> i64 {
-    json_of(app.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().unwrap()
+    app.user_id(token).await
 }
