@@ -10,6 +10,7 @@ pub mod chats;
 pub mod diaries;
 pub mod friends;
 pub mod health;
+pub mod jobs;
 pub mod mental;
 pub mod notifications;
 pub mod personas;
@@ -30,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(personas::router())
         .merge(quiz::router())
         .merge(chats::router())
-        .merge(crate::jobs::router())
+        .merge(jobs::router())
         .merge(reports::router())
         .merge(notifications::router())
         .merge(mental::router())

@@ -11,8 +11,9 @@ use crate::platform::db::{Db, Role};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the recorder on first call (idempotent, so every test app can call it).
-pub fn install() -> &'static PrometheusHandle {
+/// Installs the recorder on first call (idempotent, so every test app can call it), with the
+/// per-job series of `job_kinds` at zero.
+pub fn install(job_kinds: &[&str]) -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         // Every `*_seconds` histogram: from a millisecond (HTTP, Redis) to five minutes (jobs,
         // LLM calls, queue waits).
@@ -23,14 +24,14 @@ pub fn install() -> &'static PrometheusHandle {
             .expect("valid buckets")
             .install_recorder()
             .expect("the metrics recorder is installed once");
-        register_zero();
+        register_zero(job_kinds);
         handle
     })
 }
 
 /// Counters that alerts take `rate()` of exist from the start at zero: a series that appears
 /// with its first increment loses that increment to `rate()`.
-fn register_zero() {
+fn register_zero(job_kinds: &[&str]) {
     metrics::counter!("redis_errors_total").absolute(0);
     for endpoint in ["register", "login", "resend-verification", "forgot-password", "reset-password"] {
         metrics::counter!("http_rate_limited_total", "endpoint" => endpoint).absolute(0);
@@ -40,10 +41,10 @@ fn register_zero() {
             metrics::counter!("cache_requests_total", "cache" => cache.name(), "result" => result).absolute(0);
         }
     }
-    for job in ["persona", "chat_reply", "diary_analysis", "mental_report", "weekly_summary", "prompt_suggestions"] {
-        metrics::counter!("jobs_enqueued_total", "job" => job).absolute(0);
+    for &job in job_kinds {
+        metrics::counter!("jobs_enqueued_total", "job" => job.to_owned()).absolute(0);
         for outcome in ["done", "failed"] {
-            metrics::counter!("jobs_completed_total", "job" => job, "outcome" => outcome).absolute(0);
+            metrics::counter!("jobs_completed_total", "job" => job.to_owned(), "outcome" => outcome).absolute(0);
         }
     }
     for name in ["users_registered_total", "diaries_created_total", "personas_generated_total", "chat_messages_total"] {
@@ -75,6 +76,10 @@ pub fn render(db: &Db) -> impl IntoResponse + use<> {
     let replica = db.replica();
     metrics::gauge!("db_replica_up").set(if replica.is_reachable() { 1.0 } else { 0.0 });
     metrics::gauge!("db_replica_in_use").set(if replica.is_usable() { 1.0 } else { 0.0 });
-    let body = install().render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], exposition())
+}
+
+/// The exposition of every series, as installed (empty before [`install`]).
+pub fn exposition() -> String {
+    HANDLE.get().map(PrometheusHandle::render).unwrap_or_default()
 }

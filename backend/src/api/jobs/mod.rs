@@ -1,0 +1,40 @@
+//! Jobs over HTTP: `GET /jobs/{job_id}` (a job's state, for clients that asked for `202` and
+//! poll) and the answer every endpoint that enqueues a job gives ([`respond`]).
+
+mod respond;
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::get,
+};
+
+pub use respond::{Respond, accepted, load, prefers_async, respond, wait};
+
+use crate::{
+    api::{auth::session::AuthUser, state::AppState},
+    jobs::JobStatus,
+    platform::error::{ApiError, ApiResult, ErrorBody},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/jobs/{job_id}", get(get_job))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/jobs/{job_id}", tag = "jobs",
+    security(("bearer" = [])),
+    params(("job_id" = String, Path)),
+    responses(
+        (status = 200, body = JobStatus),
+        (status = 404, description = "Job not found", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(job_id): Path<String>,
+) -> ApiResult<Json<JobStatus>> {
+    load(&state, &job_id, auth.id()).await?.map(Json).ok_or_else(|| ApiError::not_found("Job not found"))
+}

@@ -1,0 +1,88 @@
+//! One job's run: its `ai_jobs` row moved to `running`, then `done` or `failed`; its metrics; and
+//! a `job` span (kind and id) around it, so everything it logs, LLM retries included, says which
+//! job it belongs to.
+
+use std::{sync::Arc, time::Instant};
+
+use apalis::prelude::{BoxDynError, Data};
+use serde_json::Value;
+use tracing::Instrument;
+
+use super::{
+    AiJob, JobState, analysis, chat,
+    context::Context,
+    error::{JobError, JobResult},
+    persona, report, status, summary,
+    worker::Handled,
+};
+
+/// The apalis handler.
+pub fn handle(job: AiJob, ctx: Data<Arc<Context>>) -> Handled {
+    let span = tracing::info_span!("job", kind = job.kind().as_str(), job_id = job.job_id());
+    Box::pin(async move { handle_job(job, &ctx).await }.instrument(span))
+}
+
+/// Records the lifecycle around the job and its metrics.
+async fn handle_job(job: AiJob, ctx: &Context) -> Result<(), BoxDynError> {
+    let kind = job.kind().as_str();
+    if let Ok(id) = ulid::Ulid::from_string(job.job_id()) {
+        let waited = (chrono::Utc::now().timestamp_millis() - id.timestamp_ms() as i64).max(0) as f64 / 1000.0;
+        metrics::histogram!("job_queue_latency_seconds", "job" => kind).record(waited);
+    }
+    if !status::start(&mut ctx.db.writer().await?, job.job_id()).await? {
+        tracing::info!("job already done; skipping");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let timeout = ctx.settings.worker.job_timeout;
+    let outcome = match tokio::time::timeout(timeout, dispatch(ctx, &job)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(JobError::Internal(format!("timed out after {timeout:?}"))),
+    };
+    metrics::histogram!("job_duration_seconds", "job" => kind).record(started.elapsed().as_secs_f64());
+    match outcome {
+        Ok(result) => {
+            finish(ctx, &job, JobState::Done, result.as_ref(), None).await?;
+            metrics::counter!("jobs_completed_total", "job" => kind, "outcome" => JobState::Done.as_str()).increment(1);
+            Ok(())
+        }
+        Err(err) => {
+            tracing::error!(error = ?err, "job failed");
+            finish(ctx, &job, JobState::Failed, None, Some(&err.to_string())).await?;
+            metrics::counter!("jobs_completed_total", "job" => kind, "outcome" => JobState::Failed.as_str())
+                .increment(1);
+            Err(Box::new(err))
+        }
+    }
+}
+
+async fn dispatch(ctx: &Context, job: &AiJob) -> JobResult {
+    match job {
+        AiJob::Persona { job_id, user_id, mode } => persona::run(ctx, job_id, *user_id, mode).await,
+        AiJob::ChatReply { job_id, user_id, chat_id, user_message_id } => {
+            chat::run(ctx, job_id, *user_id, *chat_id, *user_message_id).await
+        }
+        AiJob::AnalyzeDiary { user_id, diary_id, .. } => analysis::run(ctx, *user_id, *diary_id).await,
+        AiJob::Report { user_id, kind, period_start, .. } => report::run(ctx, *user_id, *kind, *period_start).await,
+        AiJob::WeeklySummary { user_id, week_start, .. } => summary::weekly(ctx, *user_id, *week_start).await,
+        AiJob::PromptSuggestions { user_id, day, .. } => summary::prompts(ctx, *user_id, *day).await,
+        AiJob::ScheduleReports { kind, period_start, .. } => report::fan_out(ctx, *kind, *period_start).await,
+    }
+}
+
+/// Records the outcome. What a job wrote for a user counts as that user's write, so their next
+/// reads see it at once (read-your-writes covers the AI's output, not only their own requests).
+async fn finish(
+    ctx: &Context,
+    job: &AiJob,
+    state: JobState,
+    result: Option<&Value>,
+    error: Option<&str>,
+) -> Result<(), JobError> {
+    let mut db = ctx.db.writer().await?;
+    status::finish(&mut db, job.job_id(), state, result, error).await?;
+    if let Some(user_id) = job.user_id() {
+        ctx.writes.committed(&mut db, user_id, &[]).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! The apalis task table, written directly: `enqueue` inserts the task row (`apalis.jobs`, the
+//! same columns and JSON encoding apalis-postgres's own sink writes) and the user-facing `ai_jobs`
+//! row inside the *caller's* transaction, with unnamed statements through PgBouncer. A diary and
+//! its analysis job commit together, and a rolled-back write enqueues nothing. apalis-postgres is
+//! pinned to an exact version because this mirrors its internal table.
+
+use std::sync::LazyLock;
+
+use tokio_postgres::types::Type;
+
+use super::AiJob;
+use crate::platform::db::{self, Executor, Param};
+
+/// The apalis queue (`job_type`) all AI jobs share.
+pub const QUEUE: &str = "dearme.ai";
+
+/// A new job id: a ULID (time-ordered; the form apalis's task ids must have).
+pub fn new_job_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// Enqueues `job` in the caller's transaction (or on a plain connection). With an idempotency
+/// key, a second enqueue of the same key is a no-op and returns `false`.
+pub async fn enqueue(db: &mut impl Executor, job: &AiJob, idempotency_key: Option<&str>) -> db::Result<bool> {
+    Ok(enqueue_many(db, &[(job, idempotency_key)]).await? == 1)
+}
+
+/// Enqueues several jobs in one statement (one round trip however many): the apalis task rows
+/// and, for jobs on behalf of a user, their `ai_jobs` rows. Returns how many were new.
+#[tracing::instrument(level = "debug", skip_all, fields(jobs = jobs.len()))]
+pub async fn enqueue_many(db: &mut impl Executor, jobs: &[(&AiJob, Option<&str>)]) -> db::Result<u64> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("with {} select count(*) as value from queued", Batch::ctes(1)));
+    let batch = Batch::new(jobs);
+    let inserted: i64 = db.fetch_value(&SQL, &batch.params()).await?;
+    batch.count();
+    Ok(inserted as u64)
+}
+
+/// Jobs encoded for one statement: the arrays the `queued`/`tracked` CTEs read. A write that
+/// enqueues work can embed those CTEs in its own statement (see `diaries::create_diary`), so
+/// the row and its jobs commit together without an explicit transaction.
+pub struct Batch {
+    ids: Vec<String>,
+    payloads: Vec<Vec<u8>>,
+    keys: Vec<Option<String>>,
+    users: Vec<Option<i64>>,
+    kinds: Vec<&'static str>,
+    subjects: Vec<Option<i64>>,
+    wakes: Vec<bool>,
+}
+
+impl Batch {
+    pub fn new(jobs: &[(&AiJob, Option<&str>)]) -> Self {
+        let mut batch = Self {
+            ids: Vec::with_capacity(jobs.len()),
+            payloads: Vec::with_capacity(jobs.len()),
+            keys: Vec::with_capacity(jobs.len()),
+            users: Vec::with_capacity(jobs.len()),
+            kinds: Vec::with_capacity(jobs.len()),
+            subjects: Vec::with_capacity(jobs.len()),
+            wakes: Vec::with_capacity(jobs.len()),
+        };
+        for (job, key) in jobs {
+            batch.ids.push(job.job_id().to_owned());
+            batch.payloads.push(serde_json::to_vec(job).expect("a job serializes: plain fields, string keys"));
+            batch.keys.push(key.map(str::to_owned));
+            batch.users.push(job.user_id());
+            batch.kinds.push(job.kind().as_str());
+            batch.subjects.push(job.subject_id());
+            batch.wakes.push(job.wakes_worker());
+        }
+        batch
+    }
+
+    /// Two CTEs reading the batch from parameters `$first`..`$first + 7` (in `params` order):
+    /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes)
+    /// and returns the ids that were new; `tracked` inserts their `ai_jobs` rows.
+    ///
+    /// One attempt at the queue level: a job retries its LLM calls itself, with backoff, and a
+    /// job orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
+    pub fn ctes(first: usize) -> String {
+        let [ids, queue, payloads, keys, users, kinds, subjects, wakes] = std::array::from_fn(|i| first + i);
+        format!(
+            "queued as ( \
+                 insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
+                 select j.id, ${queue}, j.payload, 'Pending', 0, 1, \
+                        case when j.wakes then now() else now() + interval '1 millisecond' end, 0, ''::hstore, j.key \
+                 from unnest(${ids}::text[], ${payloads}::bytea[], ${keys}::text[], ${wakes}::bool[]) as j(id, payload, key, wakes) \
+                 on conflict (job_type, idempotency_key) do nothing returning id), \
+             tracked as ( \
+                 insert into ai_jobs (id, user_id, kind, subject_id) \
+                 select j.id, j.user_id, j.kind, j.subject_id \
+                 from unnest(${ids}::text[], ${users}::int8[], ${kinds}::text[], ${subjects}::int8[]) as j(id, user_id, kind, subject_id) \
+                 where j.user_id is not null and j.id in (select id from queued))"
+        )
+    }
+
+    pub fn params(&self) -> [Param<'_>; 8] {
+        [
+            (&self.ids, Type::TEXT_ARRAY),
+            (&QUEUE, Type::TEXT),
+            (&self.payloads, Type::BYTEA_ARRAY),
+            (&self.keys, Type::TEXT_ARRAY),
+            (&self.users, Type::INT8_ARRAY),
+            (&self.kinds, Type::TEXT_ARRAY),
+            (&self.subjects, Type::INT8_ARRAY),
+            (&self.wakes, Type::BOOL_ARRAY),
+        ]
+    }
+
+    /// Counts the batch in `jobs_enqueued_total`, once its statement has run.
+    pub fn count(&self) {
+        for kind in &self.kinds {
+            metrics::counter!("jobs_enqueued_total", "job" => *kind).increment(1);
+        }
+    }
+}
+
+/// The queue's gauges: tasks waiting, tasks dead (failed with no attempt left) and the users
+/// who signed in today.
+pub struct Depth {
+    pub waiting: i64,
+    pub dead: i64,
+    pub active_users: i64,
+}
+
+crate::from_row!(Depth { waiting, dead, active_users });
+
+/// The queue's current [`Depth`].
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn depth(db: &mut impl Executor) -> db::Result<Depth> {
+    db.fetch_one(
+        "select count(*) filter (where status in ('Pending', 'Queued')) as waiting, \
+                count(*) filter (where status in ('Failed', 'Killed') and attempts >= max_attempts) as dead, \
+                (select count(distinct user_id) from sessions where created_at >= current_date) as active_users \
+         from apalis.jobs where job_type = $1",
+        &[(&QUEUE, Type::TEXT)],
+    )
+    .await
+}
