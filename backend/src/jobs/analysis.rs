@@ -2,15 +2,21 @@
 //! An update re-runs it and replaces the stored analysis; a deleted diary makes it a no-op.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio_postgres::types::Type;
+use serde_json::json;
 
-use super::worker::{JobResult, WorkerState};
+use super::{
+    context::Context,
+    error::{JobError, JobResult},
+};
 use crate::{
-    llm::prompts::{self, DiaryText},
-    api::mental::MentalFeedback,
+    data::{
+        diaries::{self, DiaryText, NewAnalysis},
+        mental::{MentalFeedback, OVERALL_STATUSES},
+    },
+    llm::prompts,
 };
 
+/// The LLM's analysis of one diary: six axis scores, the overall status and the feedback.
 #[derive(Deserialize)]
 struct Analysis {
     emotional_stability: i64,
@@ -23,12 +29,13 @@ struct Analysis {
     feedback: MentalFeedback,
 }
 
+/// Rejects an analysis outside the stored ranges (the LLM is asked again).
 fn validate(a: &Analysis) -> Result<(), String> {
     let scores = [a.emotional_stability, a.vitality, a.self_esteem, a.positivity, a.social_connection, a.resilience];
     if scores.iter().any(|s| !(0..=100).contains(s)) {
         return Err(format!("scores must be 0-100: {scores:?}"));
     }
-    if !["good", "neutral", "concerning", "critical"].contains(&a.overall_status.as_str()) {
+    if !OVERALL_STATUSES.contains(&a.overall_status.as_str()) {
         return Err(format!("unknown overall_status {:?}", a.overall_status));
     }
     let f = &a.feedback;
@@ -38,51 +45,44 @@ fn validate(a: &Analysis) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn run(state: &WorkerState, user_id: i64, diary_id: i64) -> JobResult {
-    let mut db = state.app.db.writer().await?;
-    let Some(row) = db
-        .query_opt(
-            "select diary_date, title::text, content, mood::text from diaries where id = $1 and user_id = $2",
-            &[(&diary_id, Type::INT8), (&user_id, Type::INT8)],
-        )
-        .await?
-    else {
+/// A stored diary as the prompts show it.
+pub fn prompt_text(diary: DiaryText) -> prompts::DiaryText {
+    prompts::DiaryText {
+        date: diary.diary_date.to_string(),
+        title: diary.title,
+        content: diary.content,
+        mood: diary.mood,
+    }
+}
+
+/// Analyses the user's diary `diary_id` and stores the result (the job span carries its id).
+#[tracing::instrument(skip_all, fields(user_id = user_id, diary_id = diary_id))]
+pub async fn run(ctx: &Context, user_id: i64, diary_id: i64) -> JobResult {
+    // Read on the primary (the job may run right after the diary was written), and not held
+    // through the LLM call.
+    let mut db = ctx.db.writer().await?;
+    let Some(diary) = diaries::text(&mut db, user_id, diary_id).await? else {
         return Ok(Some(json!({ "skipped": "diary deleted" })));
     };
-    let date: chrono::NaiveDate = row.get(0);
-    let diary = DiaryText { date: date.to_string(), title: row.get(1), content: row.get(2), mood: row.get(3) };
     drop(db);
-    let a: Analysis = state.llm.complete_json(&prompts::analysis(&diary), validate).await?;
-    let feedback: Value =
-        serde_json::to_value(&a.feedback).map_err(|e| super::worker::JobError::Internal(e.to_string()))?;
+    let analysis_date = diary.diary_date;
+    let a: Analysis = ctx.llm.complete_json(&prompts::analysis(&prompt_text(diary)), validate).await?;
+    let feedback = serde_json::to_value(&a.feedback).map_err(|e| JobError::Internal(e.to_string()))?;
+    // Validated as 0-100 above, so each score fits a smallint.
     let score = |s: i64| s as i16;
-    let mut db = state.app.db.writer().await?;
-    let row = db
-        .query_one(
-            "insert into mental_analyses (user_id, diary_id, emotional_stability_score, vitality_score, self_esteem_score, \
-                 positivity_score, social_connection_score, resilience_score, overall_status, analysis_date, feedback) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             on conflict (diary_id) do update set emotional_stability_score = excluded.emotional_stability_score, \
-                 vitality_score = excluded.vitality_score, self_esteem_score = excluded.self_esteem_score, \
-                 positivity_score = excluded.positivity_score, social_connection_score = excluded.social_connection_score, \
-                 resilience_score = excluded.resilience_score, overall_status = excluded.overall_status, \
-                 analysis_date = excluded.analysis_date, feedback = excluded.feedback, created_at = now() \
-             returning id",
-            &[
-                (&user_id, Type::INT8),
-                (&diary_id, Type::INT8),
-                (&score(a.emotional_stability), Type::INT2),
-                (&score(a.vitality), Type::INT2),
-                (&score(a.self_esteem), Type::INT2),
-                (&score(a.positivity), Type::INT2),
-                (&score(a.social_connection), Type::INT2),
-                (&score(a.resilience), Type::INT2),
-                (&a.overall_status, Type::TEXT),
-                (&date, Type::DATE),
-                (&feedback, Type::JSONB),
-            ],
-        )
-        .await?;
-    let id: i64 = row.get(0);
+    let analysis = NewAnalysis {
+        user_id,
+        diary_id,
+        emotional_stability: score(a.emotional_stability),
+        vitality: score(a.vitality),
+        self_esteem: score(a.self_esteem),
+        positivity: score(a.positivity),
+        social_connection: score(a.social_connection),
+        resilience: score(a.resilience),
+        overall_status: &a.overall_status,
+        analysis_date,
+        feedback: &feedback,
+    };
+    let id = diaries::save_analysis(&mut ctx.db.writer().await?, &analysis).await?;
     Ok(Some(json!({ "analysis_id": id })))
 }

@@ -3,14 +3,17 @@
 
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use tokio_postgres::types::Type;
+use serde_json::json;
 
-use super::worker::{JobError, JobResult, WorkerState};
+use super::{
+    analysis::prompt_text,
+    context::Context,
+    error::{JobError, JobResult},
+};
 use crate::{
-    platform::db::Executor,
-    platform::cache::{Cache, CacheKey},
+    data::{insights, personas},
     llm::prompts,
+    platform::time::today,
 };
 
 #[derive(Deserialize)]
@@ -29,61 +32,58 @@ struct PromptItem {
     description: String,
 }
 
-async fn store(state: &WorkerState, user_id: i64, kind: &str, period: &str, content: &Value) -> Result<(), JobError> {
-    let mut db = state.app.db.writer().await?;
-    db.execute(
-        "insert into ai_texts (user_id, kind, period, content) values ($1, $2, $3, $4) \
-         on conflict (user_id, kind, period) do update set content = excluded.content, created_at = now()",
-        &[(&user_id, Type::INT8), (&kind, Type::TEXT), (&period, Type::TEXT), (content, Type::JSONB)],
-    )
-    .await?;
-    Ok(())
+/// The user's latest `limit` diaries as the prompts show them, newest first (read on the
+/// primary: the job may run right after they were written).
+async fn latest_diaries(ctx: &Context, user_id: i64, limit: i64) -> Result<Vec<prompts::DiaryText>, JobError> {
+    let diaries = personas::latest_diaries(&mut ctx.db.writer().await?, user_id, limit).await?;
+    Ok(diaries.into_iter().map(prompt_text).collect())
 }
 
-pub async fn weekly(state: &WorkerState, user_id: i64, week_start: NaiveDate) -> JobResult {
-    let diaries = super::persona::latest_diaries(state, user_id, 7).await?;
-    let week: Vec<_> = diaries.into_iter().filter(|d| d.date.as_str() >= week_start.to_string().as_str()).collect();
+/// Summarises the user's diaries of the week starting `week_start` in one line, stored for the
+/// weekly insight (the job span carries its id).
+#[tracing::instrument(skip_all, fields(user_id = user_id, %week_start))]
+pub async fn weekly(ctx: &Context, user_id: i64, week_start: NaiveDate) -> JobResult {
+    let since = week_start.to_string();
+    let week: Vec<_> = latest_diaries(ctx, user_id, 7).await?.into_iter().filter(|d| d.date >= since).collect();
     if week.is_empty() {
         return Ok(Some(json!({ "skipped": "no diaries this week" })));
     }
-    let s: Summary = state
-        .llm
-        .complete_json(&prompts::weekly_summary(&week), |s: &Summary| {
-            if s.summary.trim().is_empty() || s.summary.chars().count() > 200 {
-                Err("summary must be 1-200 characters".into())
-            } else {
-                Ok(())
-            }
-        })
-        .await?;
-    store(state, user_id, "weekly_summary", &week_start.to_string(), &json!(s.summary.trim())).await?;
-    let today = crate::platform::time::today();
-    state.app.cache.invalidate(&[CacheKey::new(Cache::WeeklyInsight, format!("{user_id}:{today}"))]).await;
+    let s: Summary = ctx.llm.complete_json(&prompts::weekly_summary(&week), validate_summary).await?;
+    let mut db = ctx.db.writer().await?;
+    insights::store_text(&mut db, user_id, "weekly_summary", &since, &json!(s.summary.trim())).await?;
+    // Not the user's own write (the lifecycle records the job's write for them when it finishes):
+    // only today's cached weekly insight has to go, so it shows the new summary.
+    ctx.cache.invalidate(&[insights::weekly_insight_key(user_id, today())]).await;
     Ok(Some(json!({ "week_start": week_start })))
 }
 
-pub async fn prompts(state: &WorkerState, user_id: i64, day: NaiveDate) -> JobResult {
-    let diaries = super::persona::latest_diaries(state, user_id, 5).await?;
-    let p: Prompts = state
-        .llm
-        .complete_json(&prompts::prompt_suggestions(&diaries), |p: &Prompts| {
-            if p.prompts.len() == 3
-                && p.prompts.iter().all(|i| !i.title.trim().is_empty() && !i.description.trim().is_empty())
-            {
-                Ok(())
-            } else {
-                Err("need exactly 3 prompts with title and description".into())
-            }
-        })
-        .await?;
+fn validate_summary(s: &Summary) -> Result<(), String> {
+    if s.summary.trim().is_empty() || s.summary.chars().count() > 200 {
+        Err("summary must be 1-200 characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes the user's three diary prompt suggestions for `day` from their latest diaries (the job
+/// span carries its id).
+#[tracing::instrument(skip_all, fields(user_id = user_id, %day))]
+pub async fn prompts(ctx: &Context, user_id: i64, day: NaiveDate) -> JobResult {
+    let diaries = latest_diaries(ctx, user_id, 5).await?;
+    let p: Prompts = ctx.llm.complete_json(&prompts::prompt_suggestions(&diaries), validate_prompts).await?;
     let content = serde_json::to_value(&p.prompts).map_err(|e| JobError::Internal(e.to_string()))?;
-    store(state, user_id, "prompts", &day.to_string(), &content).await?;
+    let mut db = ctx.db.writer().await?;
+    insights::store_text(&mut db, user_id, "prompts", &day.to_string(), &content).await?;
     // Yesterday's suggestions stay useful until today's arrive; older ones are dropped.
-    let mut db = state.app.db.writer().await?;
-    db.execute(
-        "delete from ai_texts where user_id = $1 and kind = 'prompts' and period < $2",
-        &[(&user_id, Type::INT8), (&(day - Duration::days(1)).to_string(), Type::TEXT)],
-    )
-    .await?;
+    insights::drop_prompts_before(&mut db, user_id, &(day - Duration::days(1)).to_string()).await?;
     Ok(Some(json!({ "day": day })))
+}
+
+fn validate_prompts(p: &Prompts) -> Result<(), String> {
+    if p.prompts.len() == 3 && p.prompts.iter().all(|i| !i.title.trim().is_empty() && !i.description.trim().is_empty())
+    {
+        Ok(())
+    } else {
+        Err("need exactly 3 prompts with title and description".into())
+    }
 }

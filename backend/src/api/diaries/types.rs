@@ -1,0 +1,115 @@
+//! The diary endpoints' request bodies, query strings and list responses, with their validation.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    data::diaries::{Diary, DiaryChanges, NewDiary},
+    platform::http::{
+        extract::nullable,
+        page,
+        validate::{Validate, Violations},
+    },
+};
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateDiary {
+    title: String,
+    content: String,
+    mood: Option<String>,
+    weather: Option<String>,
+    pub diary_date: NaiveDate,
+}
+
+impl CreateDiary {
+    pub fn as_new(&self) -> NewDiary<'_> {
+        NewDiary {
+            title: &self.title,
+            content: &self.content,
+            mood: self.mood.as_deref(),
+            weather: self.weather.as_deref(),
+            diary_date: self.diary_date,
+        }
+    }
+}
+
+impl Validate for CreateDiary {
+    fn validate(&self, v: &mut Violations) {
+        v.str_len("title", &self.title, 1, Some(200));
+        v.str_len("content", &self.content, 1, None);
+        v.opt_str_len("mood", self.mood.as_deref(), 0, Some(50));
+        v.opt_str_len("weather", self.weather.as_deref(), 0, Some(50));
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateDiary {
+    title: Option<String>,
+    content: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    mood: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    weather: Option<Option<String>>,
+}
+
+impl UpdateDiary {
+    pub fn as_changes(&self) -> DiaryChanges<'_> {
+        DiaryChanges {
+            title: self.title.as_deref(),
+            content: self.content.as_deref(),
+            mood: self.mood.as_ref().map(Option::as_deref),
+            weather: self.weather.as_ref().map(Option::as_deref),
+        }
+    }
+}
+
+impl Validate for UpdateDiary {
+    fn validate(&self, v: &mut Violations) {
+        v.opt_str_len("title", self.title.as_deref(), 1, Some(200));
+        v.opt_str_len("content", self.content.as_deref(), 1, None);
+        v.opt_str_len("mood", self.mood.as_ref().and_then(Option::as_deref), 0, Some(50));
+        v.opt_str_len("weather", self.weather.as_ref().and_then(Option::as_deref), 0, Some(50));
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    #[serde(default = "page::first")]
+    pub page: i64,
+    #[serde(default = "page::ten")]
+    pub per_page: i64,
+    pub mood: Option<String>,
+}
+
+impl Validate for ListQuery {
+    fn validate(&self, v: &mut Violations) {
+        page::validate(v, self.page, self.per_page, 100);
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DiaryPage {
+    pub items: Vec<Diary>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Count {
+    pub count: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct CalendarQuery {
+    pub year: i64,
+    pub month: i64,
+}
+
+impl Validate for CalendarQuery {
+    fn validate(&self, v: &mut Violations) {
+        v.range("year", self.year, 2020, Some(2100));
+        v.range("month", self.month, 1, Some(12));
+    }
+}

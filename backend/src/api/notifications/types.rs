@@ -1,0 +1,71 @@
+//! The notification endpoints' query string, request body and counter responses.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    data::notifications::Notification,
+    platform::http::validate::{Validate, Violations},
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    pub notifications: Vec<Notification>,
+    /// Rows matching the filter (all, or unread only).
+    pub total_count: i64,
+    /// Unread rows, whatever the filter.
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadCount {
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdatedCount {
+    pub updated_count: i64,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub skip: i64,
+    #[serde(default = "twenty")]
+    pub limit: i64,
+    /// Only unread notifications (omitted or `false`: all).
+    #[serde(default)]
+    pub unread_only: bool,
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+impl Validate for ListQuery {
+    fn validate(&self, v: &mut Violations) {
+        v.range("skip", self.skip, 0, None);
+        v.range("limit", self.limit, 1, Some(100));
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct MarkRead {
+    /// At least one id; ids that are unknown or not the caller's are ignored.
+    pub notification_ids: Vec<i64>,
+}
+
+impl Validate for MarkRead {
+    fn validate(&self, v: &mut Violations) {
+        if self.notification_ids.is_empty() {
+            v.push(
+                "notification_ids",
+                "too_short",
+                "List should have at least 1 item after validation, not 0".into(),
+                json!([]),
+                Some(json!({ "field_type": "List", "min_length": 1, "actual_length": 0 })),
+            );
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Diaries: the row every diary endpoint returns, its reads and writes, and the per-diary mental
+//! analysis the analysis job stores.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tokio_postgres::{Row, types::Type};
+use utoipa::ToSchema;
+
+use crate::platform::db::{self, Executor, FromRow, IdBlock, Param};
+
+// A diary as stored and as served (a plain comment: a doc comment would change its OpenAPI schema).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Diary {
+    pub id: i64,
+    pub user_id: i64,
+    pub title: String,
+    pub content: String,
+    pub mood: Option<String>,
+    pub weather: Option<String>,
+    pub diary_date: NaiveDate,
+    #[serde(with = "crate::platform::time::utc")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::platform::time::utc")]
+    pub updated_at: DateTime<Utc>,
+}
+
+crate::from_row!(Diary { id, user_id, title, content, mood, weather, diary_date, created_at, updated_at });
+
+const COLUMNS: &str = "id, user_id, title, content, mood, weather, diary_date, created_at, updated_at";
+
+/// The ids of new diaries, reserved ahead, so the analysis job (which names its diary) can go
+/// into the statement that inserts it.
+pub fn id_block() -> IdBlock {
+    IdBlock::new("select nextval(pg_get_serial_sequence('diaries', 'id')) as value from generate_series(1, 64)")
+}
+
+/// A diary's text as the user wrote it.
+pub struct NewDiary<'a> {
+    pub title: &'a str,
+    pub content: &'a str,
+    pub mood: Option<&'a str>,
+    pub weather: Option<&'a str>,
+    pub diary_date: NaiveDate,
+}
+
+/// The first parameter number the statement leaves to the caller's extra CTEs.
+pub const FIRST_EXTRA_PARAM: usize = 8;
+
+/// The statement creating a diary with what it triggers, plus the caller's CTEs (the jobs it
+/// enqueues, reading parameters from [`FIRST_EXTRA_PARAM`] on). Built once, run by [`create`].
+///
+/// It commits as a whole, with no explicit transaction, so PgBouncer holds a server connection
+/// only while it runs:
+/// - `c`: the user's diary count including this one (the statement's snapshot does not see the
+///   row it inserts, hence the + 1).
+/// - `milestones`: the 3rd, 5th and 7th diary notices, each sent once (the partial unique index
+///   makes a concurrent duplicate a no-op). Past 7 diaries nothing applies.
+/// - `upgrade`: at the 3rd and 7th diary, an upgrade notice for a persona below the level those
+///   unlock, unless an unread one is waiting.
+pub struct CreateStatement(String);
+
+impl CreateStatement {
+    pub fn new(extra_ctes: &str) -> Self {
+        Self(format!(
+            "with d as ( \
+                 insert into diaries (id, user_id, title, content, mood, weather, diary_date) overriding system value \
+                 values ($1, $2, $3, $4, $5, $6, $7) returning {COLUMNS}), \
+             c as (select count(*) + 1 as n from diaries where user_id = $2), \
+             milestones as ( \
+                 insert into notifications (user_id, type, title, content) \
+                 select $2, 'milestone_' || m.n, m.title, m.content \
+                 from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
+                              (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
+                              (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content), c \
+                 where c.n >= m.n and c.n <= 7 \
+                 on conflict (user_id, type) where type like 'milestone\\_%' do nothing), \
+             upgrade as ( \
+                 insert into notifications (user_id, type, title, content) \
+                 select $2, 'persona_upgrade_available', '페르소나를 성장시킬 수 있어요! 🌱', '지금 페르소나를 업그레이드해 보세요.' \
+                 from personas p, c \
+                 where p.user_id = $2 and ((c.n = 3 and p.level = 'temporary') or (c.n = 7 and p.level <> 'complete')) \
+                   and not exists (select 1 from notifications where user_id = $2 and type = 'persona_upgrade_available' and not is_read)), \
+             {extra_ctes} \
+             select {COLUMNS} from d"
+        ))
+    }
+}
+
+/// Inserts diary `id` for `user_id` with its notices and the extra CTEs (`extra` are their
+/// parameters, in order); the new diary.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
+pub async fn create(
+    db: &mut impl Executor,
+    statement: &CreateStatement,
+    id: i64,
+    user_id: i64,
+    diary: &NewDiary<'_>,
+    extra: &[Param<'_>],
+) -> db::Result<Diary> {
+    let mut params: Vec<Param<'_>> = vec![
+        (&id, Type::INT8),
+        (&user_id, Type::INT8),
+        (&diary.title, Type::VARCHAR),
+        (&diary.content, Type::TEXT),
+        (&diary.mood, Type::VARCHAR),
+        (&diary.weather, Type::VARCHAR),
+        (&diary.diary_date, Type::DATE),
+    ];
+    params.extend_from_slice(extra);
+    db.fetch_one(&statement.0, &params).await
+}
+
+/// A page of diaries and the total they come from.
+struct Listed(Diary, i64);
+
+impl FromRow for Listed {
+    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self(Diary::from_row(row)?, row.try_get("total")?))
+    }
+}
+
+/// The user's diaries (only those with `mood`, if given), newest date first: the page at
+/// `offset` and the total. One round trip: the total comes from an index-only count evaluated
+/// once, so the page reads only its own rows (not every diary, as `count(*) over ()` would); only
+/// a page past the end needs a separate count.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
+pub async fn list_page(
+    db: &mut impl Executor,
+    user_id: i64,
+    mood: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> db::Result<(Vec<Diary>, i64)> {
+    let rows: Vec<Listed> = db
+        .fetch_all(
+            &format!(
+                "select {COLUMNS}, \
+                        (select count(*) from diaries where user_id = $1 and ($2::varchar is null or mood = $2)) as total \
+                 from diaries where user_id = $1 and ($2::varchar is null or mood = $2) \
+                 order by diary_date desc limit $3 offset $4"
+            ),
+            &[(&user_id, Type::INT8), (&mood, Type::VARCHAR), (&limit, Type::INT8), (&offset, Type::INT8)],
+        )
+        .await?;
+    let total = match rows.first() {
+        Some(Listed(_, total)) => *total,
+        None if offset > 0 => {
+            let sql = "select count(*) as value from diaries where user_id = $1 and ($2::varchar is null or mood = $2)";
+            db.fetch_value(sql, &[(&user_id, Type::INT8), (&mood, Type::VARCHAR)]).await?
+        }
+        None => 0,
+    };
+    Ok((rows.into_iter().map(|Listed(diary, _)| diary).collect(), total))
+}
+
+/// How many diaries the user has written.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
+pub async fn count(db: &mut impl Executor, user_id: i64) -> db::Result<i64> {
+    db.fetch_value("select count(*) as value from diaries where user_id = $1", &[(&user_id, Type::INT8)]).await
+}
+
+/// The user's diary `id`, if it exists and is theirs.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
+pub async fn get(db: &mut impl Executor, user_id: i64, id: i64) -> db::Result<Option<Diary>> {
+    db.fetch_opt(
+        &format!("select {COLUMNS} from diaries where id = $1 and user_id = $2"),
+        &[(&id, Type::INT8), (&user_id, Type::INT8)],
+    )
+    .await
+}
+
+/// A partial update: `None` keeps a field; `Some(None)` clears mood or weather.
+pub struct DiaryChanges<'a> {
+    pub title: Option<&'a str>,
+    pub content: Option<&'a str>,
+    pub mood: Option<Option<&'a str>>,
+    pub weather: Option<Option<&'a str>>,
+}
+
+/// Applies `changes` to the user's diary `id`; the updated diary, or `None` if it is not theirs.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
+pub async fn update(
+    db: &mut impl Executor,
+    user_id: i64,
+    id: i64,
+    changes: &DiaryChanges<'_>,
+) -> db::Result<Option<Diary>> {
+    let (mood_given, mood) = (changes.mood.is_some(), changes.mood.flatten());
+    let (weather_given, weather) = (changes.weather.is_some(), changes.weather.flatten());
+    db.fetch_opt(
+        &format!(
+            "update diaries set title = coalesce($3, title), content = coalesce($4, content), \
+             mood = case when $5 then $6 else mood end, weather = case when $7 then $8 else weather end, \
+             updated_at = now() where id = $1 and user_id = $2 returning {COLUMNS}"
+        ),
+        &[
+            (&id, Type::INT8),
+            (&user_id, Type::INT8),
+            (&changes.title, Type::VARCHAR),
+            (&changes.content, Type::TEXT),
+            (&mood_given, Type::BOOL),
+            (&mood, Type::VARCHAR),
+            (&weather_given, Type::BOOL),
+            (&weather, Type::VARCHAR),
+        ],
+    )
+    .await
+}
+
+/// Deletes the user's diary `id`; its date, or `None` if it is not theirs.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
+pub async fn delete(db: &mut impl Executor, user_id: i64, id: i64) -> db::Result<Option<NaiveDate>> {
+    let deleted: Option<db::Value<NaiveDate>> = db
+        .fetch_opt(
+            "delete from diaries where id = $1 and user_id = $2 returning diary_date as value",
+            &[(&id, Type::INT8), (&user_id, Type::INT8)],
+        )
+        .await?;
+    Ok(deleted.map(|db::Value(date)| date))
+}
+
+/// What the analysis job reads of a diary.
+pub struct DiaryText {
+    pub diary_date: NaiveDate,
+    pub title: String,
+    pub content: String,
+    pub mood: Option<String>,
+}
+
+crate::from_row!(DiaryText { diary_date, title, content, mood });
+
+/// The user's diary `id` as text to analyse, or `None` once it is deleted.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
+pub async fn text(db: &mut impl Executor, user_id: i64, id: i64) -> db::Result<Option<DiaryText>> {
+    db.fetch_opt(
+        "select diary_date, title::text as title, content, mood::text as mood from diaries where id = $1 and user_id = $2",
+        &[(&id, Type::INT8), (&user_id, Type::INT8)],
+    )
+    .await
+}
+
+/// A diary's mental analysis: the six axis scores (0-100), the overall status and the feedback.
+pub struct NewAnalysis<'a> {
+    pub user_id: i64,
+    pub diary_id: i64,
+    pub emotional_stability: i16,
+    pub vitality: i16,
+    pub self_esteem: i16,
+    pub positivity: i16,
+    pub social_connection: i16,
+    pub resilience: i16,
+    pub overall_status: &'a str,
+    pub analysis_date: NaiveDate,
+    pub feedback: &'a serde_json::Value,
+}
+
+/// Stores a diary's analysis, replacing the one it had (an edited diary is analysed again); the
+/// analysis id.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = a.user_id, diary_id = a.diary_id))]
+pub async fn save_analysis(db: &mut impl Executor, a: &NewAnalysis<'_>) -> db::Result<i64> {
+    db.fetch_value(
+        "insert into mental_analyses (user_id, diary_id, emotional_stability_score, vitality_score, self_esteem_score, \
+             positivity_score, social_connection_score, resilience_score, overall_status, analysis_date, feedback) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         on conflict (diary_id) do update set emotional_stability_score = excluded.emotional_stability_score, \
+             vitality_score = excluded.vitality_score, self_esteem_score = excluded.self_esteem_score, \
+             positivity_score = excluded.positivity_score, social_connection_score = excluded.social_connection_score, \
+             resilience_score = excluded.resilience_score, overall_status = excluded.overall_status, \
+             analysis_date = excluded.analysis_date, feedback = excluded.feedback, created_at = now() \
+         returning id as value",
+        &[
+            (&a.user_id, Type::INT8),
+            (&a.diary_id, Type::INT8),
+            (&a.emotional_stability, Type::INT2),
+            (&a.vitality, Type::INT2),
+            (&a.self_esteem, Type::INT2),
+            (&a.positivity, Type::INT2),
+            (&a.social_connection, Type::INT2),
+            (&a.resilience, Type::INT2),
+            (&a.overall_status, Type::TEXT),
+            (&a.analysis_date, Type::DATE),
+            (&a.feedback, Type::JSONB),
+        ],
+    )
+    .await
+}
