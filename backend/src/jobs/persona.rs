@@ -3,10 +3,20 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio_postgres::types::Type;
 
-use super::worker::{JobError, JobResult, WorkerState};
-use crate::llm::prompts::{self, DiaryText};
+use super::{
+    analysis::prompt_text,
+    context::Context,
+    error::{JobError, JobResult},
+};
+use crate::{
+    data::{
+        notifications,
+        personas::{self, NewPersona},
+    },
+    llm::prompts::{self, DiaryText, Prompt},
+    platform::db::Executor,
+};
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -21,6 +31,25 @@ pub enum Mode {
     Upgrade {
         to: String,
     },
+}
+
+impl Mode {
+    /// The level the stored persona gets.
+    fn level(&self) -> &str {
+        match self {
+            Self::Quiz { .. } => "temporary",
+            Self::Upgrade { to } => to,
+            Self::Generate | Self::Regenerate => "complete",
+        }
+    }
+
+    /// The notification sent once the persona is stored: its type and title.
+    fn notice(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Upgrade { .. } => ("persona_upgraded", "페르소나가 성장했어요! 🌱"),
+            _ => ("persona_updated", "페르소나가 준비되었어요 ✨"),
+        }
+    }
 }
 
 /// What the LLM must return; validated before anything is stored.
@@ -46,81 +75,57 @@ fn validate(g: &Generated) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn run(state: &WorkerState, job_id: &str, user_id: i64, mode: &Mode) -> JobResult {
-    let app = &state.app;
-    let prompt = match mode {
-        Mode::Quiz { traits } => prompts::quiz_persona(&traits.iter().map(String::as_str).collect::<Vec<_>>()),
-        _ => prompts::persona(&latest_diaries(state, user_id, 20).await?),
-    };
-    let generated: Generated = state.llm.complete_json(&prompt, validate).await?;
-    let traits: Vec<String> = generated.traits.iter().map(|t| t.trim().to_owned()).collect();
-    let name: String = generated.name.trim().to_owned();
-
-    let mut db = app.db.writer().await?;
-    let mut tx = db.transaction().await?;
-    let (sql, level): (&str, Option<&str>) = match mode {
-        // First persona: insert; a concurrent duplicate keeps the existing one.
-        Mode::Generate | Mode::Quiz { .. } => (
-            "insert into personas (user_id, name, personality, traits, speaking_style, level) values ($1, $2, $3, $4, $5, $6) \
-             on conflict (user_id) do update set updated_at = personas.updated_at returning id",
-            Some(if matches!(mode, Mode::Quiz { .. }) { "temporary" } else { "complete" }),
-        ),
-        // Same row: id, chats, customization and visibility are kept.
-        Mode::Regenerate | Mode::Upgrade { .. } => (
-            "insert into personas (user_id, name, personality, traits, speaking_style, level) values ($1, $2, $3, $4, $5, coalesce($6, 'complete')) \
-             on conflict (user_id) do update set name = excluded.name, personality = excluded.personality, traits = excluded.traits, \
-             speaking_style = excluded.speaking_style, level = coalesce($6, personas.level), updated_at = now() returning id",
-            match mode {
-                Mode::Upgrade { to } => Some(to.as_str()),
-                _ => Some("complete"),
-            },
-        ),
-    };
-    let rows = tx
-        .query_typed(
-            sql,
-            &[
-                (&user_id, Type::INT8),
-                (&name, Type::VARCHAR),
-                (&generated.personality, Type::TEXT),
-                (&traits, Type::TEXT_ARRAY),
-                (&generated.speaking_style, Type::TEXT),
-                (&level, Type::TEXT),
-            ],
-        )
-        .await?;
-    let persona_id: i64 =
-        rows.first().ok_or_else(|| JobError::Internal("persona upsert returned nothing".into()))?.get(0);
-    let (kind, title) = match mode {
-        Mode::Upgrade { .. } => ("persona_upgraded", "페르소나가 성장했어요! 🌱"),
-        _ => ("persona_updated", "페르소나가 준비되었어요 ✨"),
-    };
-    tx.execute_typed(
-        "insert into notifications (user_id, type, title, content) values ($1, $2, $3, $4)",
-        &[
-            (&user_id, Type::INT8),
-            (&kind, Type::TEXT),
-            (&title, Type::VARCHAR),
-            (&format!("{name}을(를) 만나보세요."), Type::TEXT),
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    crate::api::personas::invalidate(app, &mut db, user_id).await;
+/// Builds the user's persona as `mode` says and stores it, with a notification; the result names
+/// the persona.
+#[tracing::instrument(level = "info", skip_all, fields(job_id = job_id, user_id = user_id))]
+pub async fn run(ctx: &Context, job_id: &str, user_id: i64, mode: &Mode) -> JobResult {
+    let prompt = prompt(ctx, user_id, mode).await?;
+    let generated: Generated = ctx.llm.complete_json(&prompt, validate).await?;
+    let persona_id = store(ctx, user_id, mode, &generated).await?;
     metrics::counter!("personas_generated_total").increment(1);
-    tracing::info!(job_id, user_id, persona_id, "persona stored");
+    tracing::info!(persona_id, "persona stored");
     Ok(Some(json!({ "persona_id": persona_id })))
 }
 
-/// The user's latest diaries, newest first (read on the primary: the job may run right after
-/// the diaries were written).
-pub async fn latest_diaries(state: &WorkerState, user_id: i64, limit: i64) -> Result<Vec<DiaryText>, JobError> {
-    let mut db = state.app.db.writer().await?;
-    let rows = db
-        .query(
-            "select diary_date::text, title::text, content, mood::text from diaries where user_id = $1 order by diary_date desc limit $2",
-            &[(&user_id, Type::INT8), (&limit, Type::INT8)],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| DiaryText { date: r.get(0), title: r.get(1), content: r.get(2), mood: r.get(3) }).collect())
+/// The quiz's trait words, or the user's latest 20 diaries.
+async fn prompt(ctx: &Context, user_id: i64, mode: &Mode) -> Result<Prompt, JobError> {
+    Ok(match mode {
+        Mode::Quiz { traits } => prompts::quiz_persona(&traits.iter().map(String::as_str).collect::<Vec<_>>()),
+        _ => prompts::persona(&latest_diaries(&mut ctx.db.writer().await?, user_id, 20).await?),
+    })
+}
+
+/// Stores the generated persona and its notification in one transaction, then reports the write
+/// (the persona's cache entry and the friends' lists showing it change); the persona's id.
+async fn store(ctx: &Context, user_id: i64, mode: &Mode, generated: &Generated) -> Result<i64, JobError> {
+    let traits: Vec<String> = generated.traits.iter().map(|t| t.trim().to_owned()).collect();
+    let name = generated.name.trim();
+    let persona = NewPersona {
+        user_id,
+        name,
+        personality: &generated.personality,
+        traits: &traits,
+        speaking_style: generated.speaking_style.as_deref(),
+        level: mode.level(),
+    };
+    let mut db = ctx.db.writer().await?;
+    let mut tx = db.transaction().await?;
+    let persona_id = match mode {
+        // First persona: a concurrent duplicate keeps the existing one.
+        Mode::Generate | Mode::Quiz { .. } => personas::insert_first(&mut tx, &persona).await?,
+        // Same row: id, chats, customization and visibility are kept.
+        Mode::Regenerate | Mode::Upgrade { .. } => personas::replace_content(&mut tx, &persona).await?,
+    };
+    let (kind, title) = mode.notice();
+    notifications::insert(&mut tx, user_id, kind, title, &format!("{name}을(를) 만나보세요.")).await?;
+    tx.commit().await?;
+    let keys = personas::changed_keys(&mut db, user_id).await;
+    ctx.writes.committed(&mut db, user_id, &keys).await?;
+    Ok(persona_id)
+}
+
+/// The user's latest `limit` diaries as the prompts show them, newest first. Jobs read them on
+/// the primary: a job may run right after the diaries were written.
+pub async fn latest_diaries(db: &mut impl Executor, user_id: i64, limit: i64) -> Result<Vec<DiaryText>, JobError> {
+    Ok(personas::latest_diaries(db, user_id, limit).await?.into_iter().map(prompt_text).collect())
 }
