@@ -1,138 +1,132 @@
-//! Chat replies: the worker streams the model's tokens to the reply stream (see `streams`) and
+//! Chat replies: the worker streams the model's tokens to the reply stream (see `stream`) and
 //! stores the reply once (a unique `reply_to` makes a re-run a no-op). A failure ends the stream
 //! with an `error` event and fails the job; it is never replaced by a canned reply.
 
-use serde_json::{Value, json};
-use tokio_postgres::types::Type;
+use serde_json::json;
 
-use super::worker::{JobError, JobResult, WorkerState};
+use super::{
+    context::Context,
+    error::{JobError, JobResult},
+    stream::{Event, Publisher},
+};
 use crate::{
-    api::chats::ChatMessage,
-    llm::prompts::{self, DiaryText, PersonaText},
-    jobs::stream,
+    data::chats::{self, ChatMessage, ChatPersona},
+    llm::prompts::{self, PersonaText, Prompt},
+    platform::db::{self, Conn},
 };
 
+/// What the user sees when no reply could be made.
 pub const FAILED_TEXT: &str = "AI 응답을 생성하지 못했어요. 잠시 후 다시 시도해주세요.";
 
-pub async fn run(state: &WorkerState, job_id: &str, user_id: i64, chat_id: i64, user_message_id: i64) -> JobResult {
-    let redis = &state.app.redis;
-    let mut seq = 1; // 0 is the API's `user_message` event
-    match reply(state, chat_id, user_message_id, &mut seq).await {
+/// Replies to `user_message_id` in chat `chat_id`, streaming the reply and ending the stream
+/// with `done` (the stored reply) or `error`.
+#[tracing::instrument(level = "info", skip_all, fields(job_id = job_id, user_id = user_id, chat_id = chat_id))]
+pub async fn run(ctx: &Context, job_id: &str, user_id: i64, chat_id: i64, user_message_id: i64) -> JobResult {
+    let mut publisher = Publisher::new(ctx.redis.clone(), user_message_id);
+    match reply(ctx, chat_id, user_message_id, &mut publisher).await {
         Ok(message) => {
             // Before announcing `done`: the client reloads the chat right after it.
-            let mut db = state.app.db.writer().await?;
-            state.app.writes.committed(&mut db, user_id, &[]).await?;
-            stream::publish(redis, user_message_id, seq, json!({ "type": "done", "message": message })).await;
+            let mut db = ctx.db.writer().await?;
+            ctx.writes.committed(&mut db, user_id, &[]).await?;
+            let message_id = message.id;
+            publisher.publish(&Event::Done { message }).await;
             metrics::counter!("chat_messages_total").increment(1);
-            tracing::info!(job_id, user_id, chat_id, "chat reply stored");
-            Ok(Some(json!({ "message_id": message.id })))
+            tracing::info!(message_id, "chat reply stored");
+            Ok(Some(json!({ "message_id": message_id })))
         }
         Err(err) => {
-            stream::publish(redis, user_message_id, seq, json!({ "type": "error", "content": FAILED_TEXT })).await;
+            publisher.publish(&Event::Error { content: FAILED_TEXT.into() }).await;
             Err(err)
         }
     }
 }
 
+/// The stored reply: the one a previous run stored, or a new one streamed from the model.
 async fn reply(
-    state: &WorkerState,
+    ctx: &Context,
     chat_id: i64,
     user_message_id: i64,
-    seq: &mut u64,
+    publisher: &mut Publisher,
 ) -> Result<ChatMessage, JobError> {
-    let app = &state.app;
-    let mut db = app.db.writer().await?;
-    if let Some(existing) = db
-        .query_opt(
-            "select id, chat_id, content, is_user, created_at from chat_messages where reply_to = $1",
-            &[(&user_message_id, Type::INT8)],
-        )
-        .await?
-    {
-        return Ok(ChatMessage::from_row(&existing));
+    let mut db = ctx.db.writer().await?;
+    if let Some(existing) = chats::reply_to(&mut db, user_message_id).await? {
+        return Ok(existing);
     }
-    let persona = db
-        .query_opt(
-            "select p.name::text, p.personality, coalesce(p.traits, '{}'::text[]), p.speaking_style, p.level, \
-                    coalesce(p.customization, '{}'::jsonb), p.user_id, c.is_own_persona, u.rag_context_level \
-             from chats c join personas p on p.id = c.persona_id join users u on u.id = p.user_id where c.id = $1",
-            &[(&chat_id, Type::INT8)],
-        )
+    let prompt = prompt(&mut db, chat_id, user_message_id).await?;
+    drop(db);
+    let text = stream_reply(ctx, &prompt, publisher).await?;
+    store(ctx, chat_id, user_message_id, &text).await
+}
+
+/// The prompt: the persona, the chat's recent history, the owner's diaries as memories and the
+/// user's message.
+async fn prompt(db: &mut Conn, chat_id: i64, user_message_id: i64) -> Result<Prompt, JobError> {
+    let persona = chats::persona(db, chat_id)
         .await?
         .ok_or_else(|| JobError::Invalid("the persona of this chat no longer exists".into()))?;
-    let persona_text = PersonaText {
-        name: persona.get(0),
-        personality: persona.get(1),
-        traits: persona.get(2),
-        speaking_style: persona.get(3),
-        temporary: persona.get::<_, &str>(4) == "temporary",
-        customization: persona.get::<_, Value>(5),
+    let history = chats::history(db, chat_id, user_message_id)
+        .await?
+        .into_iter()
+        .map(|line| (line.is_user, line.content))
+        .collect();
+    let message = chats::message_content(db, user_message_id).await?;
+    let text = persona_text(&persona);
+    let memories = if text.temporary {
+        Vec::new()
+    } else {
+        super::persona::latest_diaries(db, persona.owner_id, memories_wanted(&persona)).await?
     };
-    let owner: i64 = persona.get(6);
-    // Diary memories of the persona's owner: as many as their context level allows, capped at
-    // `standard` in friends' chats. (Recency stands in for similarity until embeddings exist.)
-    let level = persona.get::<_, Option<&str>>(8).unwrap_or("standard");
-    let own: bool = persona.get(7);
-    let memories_wanted: i64 = match (level, own) {
+    Ok(prompts::chat(&text, history, &memories, &message))
+}
+
+fn persona_text(persona: &ChatPersona) -> PersonaText {
+    PersonaText {
+        name: persona.name.clone(),
+        personality: persona.personality.clone(),
+        traits: persona.traits.clone(),
+        speaking_style: persona.speaking_style.clone(),
+        temporary: persona.level == "temporary",
+        customization: persona.customization.clone(),
+    }
+}
+
+/// How many of the owner's diaries the persona remembers: as many as the owner's context level
+/// allows, capped at `standard` in friends' chats. (Recency stands in for similarity until
+/// embeddings exist.)
+fn memories_wanted(persona: &ChatPersona) -> i64 {
+    let level = persona.rag_context_level.as_deref().unwrap_or("standard");
+    match (level, persona.is_own_persona) {
         ("minimal", _) => 1,
         ("detailed", true) => 5,
         _ => 3,
-    };
-    let history_rows = db
-        .query(
-            "select content, is_user from (select id, content, is_user from chat_messages where chat_id = $1 and id < $2 \
-             order by id desc limit 10) h order by id",
-            &[(&chat_id, Type::INT8), (&user_message_id, Type::INT8)],
-        )
-        .await?;
-    let history = history_rows.iter().map(|r| (r.get::<_, bool>(1), r.get::<_, String>(0))).collect();
-    let message: String = db
-        .query_one("select content from chat_messages where id = $1", &[(&user_message_id, Type::INT8)])
-        .await?
-        .get(0);
-    let memories: Vec<DiaryText> = if persona_text.temporary {
-        Vec::new()
-    } else {
-        super::persona::latest_diaries(state, owner, memories_wanted).await?
-    };
-    drop(db);
-
-    let prompt = prompts::chat(&persona_text, history, &memories, &message);
-    // Pieces are published in order by one forwarding task, so the LLM stream never waits on Redis.
-    let (pieces, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let redis = app.redis.clone();
-    let first_seq = *seq;
-    let forwarder = tokio::spawn(async move {
-        let mut seq = first_seq;
-        while let Some(piece) = received.recv().await {
-            stream::publish(&redis, user_message_id, seq, json!({ "type": "chunk", "content": piece })).await;
-            seq += 1;
-        }
-        seq
-    });
-    let streamed = state.llm.stream_text(&prompt, &pieces).await;
-    drop(pieces);
-    *seq = forwarder.await.unwrap_or(first_seq);
-    let text = streamed?;
-
-    let mut db = app.db.writer().await?;
-    let row = db
-        .query_opt(
-            "insert into chat_messages (chat_id, content, is_user, reply_to) values ($1, $2, false, $3) \
-             on conflict (reply_to) do nothing returning id, chat_id, content, is_user, created_at",
-            &[(&chat_id, Type::INT8), (&text, Type::TEXT), (&user_message_id, Type::INT8)],
-        )
-        .await?;
-    match row {
-        Some(row) => Ok(ChatMessage::from_row(&row)),
-        None => {
-            let row = db
-                .query_one(
-                    "select id, chat_id, content, is_user, created_at from chat_messages where reply_to = $1",
-                    &[(&user_message_id, Type::INT8)],
-                )
-                .await?;
-            Ok(ChatMessage::from_row(&row))
-        }
     }
+}
+
+/// Streams the model's reply as `chunk` events; the whole text. Pieces are published in order by
+/// one forwarding task, so the model's stream never waits on Redis.
+async fn stream_reply(ctx: &Context, prompt: &Prompt, publisher: &mut Publisher) -> Result<String, JobError> {
+    let (pieces, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut forwarding = publisher.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(content) = received.recv().await {
+            forwarding.publish(&Event::Chunk { content }).await;
+        }
+        forwarding
+    });
+    let streamed = ctx.llm.stream_text(prompt, &pieces).await;
+    drop(pieces);
+    // The stream's next event follows the last chunk published.
+    if let Ok(forwarded) = forwarder.await {
+        *publisher = forwarded;
+    }
+    Ok(streamed?)
+}
+
+/// Stores `text` as the reply; if another run stored one first, that one.
+async fn store(ctx: &Context, chat_id: i64, user_message_id: i64, text: &str) -> Result<ChatMessage, JobError> {
+    let mut db = ctx.db.writer().await?;
+    if let Some(stored) = chats::insert_reply(&mut db, chat_id, user_message_id, text).await? {
+        return Ok(stored);
+    }
+    chats::reply_to(&mut db, user_message_id).await?.ok_or(JobError::Db(db::Error::RowCount(0)))
 }

@@ -1,16 +1,28 @@
 //! Weekly and monthly mental reports: one per user and period (a new week or month gets a new
 //! report). Built by the schedule for active users, and on demand when a user opens the report.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_postgres::types::Type;
 
 use super::{
-    AiJob, new_job_id,
-    worker::{JobError, JobResult, WorkerState},
+    AiJob, JobState, QUEUE,
+    context::Context,
+    error::{JobError, JobResult},
+    new_job_id,
 };
-use crate::{platform::error::ApiResult, llm::prompts, api::state::AppState};
+use crate::{
+    data::{
+        notifications,
+        reports::{self, Averages, NewReport},
+    },
+    llm::prompts,
+    platform::{
+        db::{self, Conn, Db, Executor},
+        time::week_start,
+    },
+};
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -31,7 +43,7 @@ impl Kind {
     pub fn period_of(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
         match self {
             Self::Weekly => {
-                let start = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+                let start = week_start(day);
                 (start, start + Duration::days(6))
             }
             Self::Monthly => {
@@ -50,15 +62,16 @@ impl Kind {
     fn previous(self, start: NaiveDate) -> NaiveDate {
         self.period_of(start - Duration::days(1)).0
     }
+
+    fn notification_title(self) -> &'static str {
+        match self {
+            Self::Weekly => "주간 감정 리포트가 도착했어요 📊",
+            Self::Monthly => "월간 감정 리포트가 도착했어요 📊",
+        }
+    }
 }
 
-/// Integer floor of each axis' mean over the period; `None` without analyses.
-const AVERAGES_SQL: &str = "select count(*), \
-    coalesce(floor(avg(emotional_stability_score)), 0)::int8, coalesce(floor(avg(vitality_score)), 0)::int8, \
-    coalesce(floor(avg(self_esteem_score)), 0)::int8, coalesce(floor(avg(positivity_score)), 0)::int8, \
-    coalesce(floor(avg(social_connection_score)), 0)::int8, coalesce(floor(avg(resilience_score)), 0)::int8 \
-    from mental_analyses where user_id = $1 and analysis_date between $2 and $3";
-
+/// What the model writes of a report.
 #[derive(Deserialize)]
 struct Written {
     insights: Vec<String>,
@@ -74,86 +87,86 @@ fn validate(w: &Written) -> Result<(), String> {
     }
 }
 
-pub async fn run(state: &WorkerState, user_id: i64, kind: Kind, period_start: NaiveDate) -> JobResult {
+/// Builds `user_id`'s `kind` report for the period containing `period_start`, and notifies them.
+#[tracing::instrument(level = "info", skip_all, fields(user_id = user_id, kind = kind.as_str()))]
+pub async fn run(ctx: &Context, user_id: i64, kind: Kind, period_start: NaiveDate) -> JobResult {
     let (start, end) = kind.period_of(period_start);
-    let mut db = state.app.db.writer().await?;
-    let averages = |row: &tokio_postgres::Row| (1..=6).map(|i| row.get::<_, i64>(i)).collect::<Vec<i64>>();
-    let current =
-        db.query_one(AVERAGES_SQL, &[(&user_id, Type::INT8), (&start, Type::DATE), (&end, Type::DATE)]).await?;
-    if current.get::<_, i64>(0) == 0 {
+    let mut db = ctx.db.writer().await?;
+    let averages = reports::averages(&mut db, user_id, start, end).await?;
+    if averages.analyses == 0 {
         return Err(JobError::Invalid("Not enough data for this report.".into()));
     }
-    let avg = averages(&current);
-    let prev_start = kind.previous(start);
-    let (_, prev_end) = kind.period_of(prev_start);
-    let previous = db
-        .query_one(AVERAGES_SQL, &[(&user_id, Type::INT8), (&prev_start, Type::DATE), (&prev_end, Type::DATE)])
-        .await?;
-    // Trend: emotional stability or positivity moved by more than 10 points (up checked first).
-    let trend = if previous.get::<_, i64>(0) == 0 {
-        "stable"
-    } else {
-        let prev = averages(&previous);
-        let (d_stability, d_positivity) = (avg[0] - prev[0], avg[3] - prev[3]);
-        if d_stability > 10 || d_positivity > 10 {
-            "improving"
-        } else if d_stability < -10 || d_positivity < -10 {
-            "declining"
-        } else {
-            "stable"
-        }
-    };
+    let trend = trend(&mut db, user_id, kind, start, &averages).await?;
     drop(db);
-    let axes = json!({ "emotional_stability": avg[0], "vitality": avg[1], "self_esteem": avg[2],
-                       "positivity": avg[3], "social_connection": avg[4], "resilience": avg[5] });
-    let written: Written = state
-        .llm
-        .complete_json(&prompts::report(kind.as_str(), &format!("{start}..{end}"), &axes, trend), validate)
-        .await?;
-    let small = |v: i64| v as i16;
-    let mut db = state.app.db.writer().await?;
-    let mut tx = db.transaction().await?;
-    let row = tx
-        .query_typed(
-            "insert into mental_reports (user_id, report_type, period_start, period_end, avg_emotional_stability_score, \
-                 avg_vitality_score, avg_self_esteem_score, avg_positivity_score, avg_social_connection_score, \
-                 avg_resilience_score, trend, insights, recommendations) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             on conflict (user_id, report_type, period_start) do update set period_end = excluded.period_end, \
-                 avg_emotional_stability_score = excluded.avg_emotional_stability_score, avg_vitality_score = excluded.avg_vitality_score, \
-                 avg_self_esteem_score = excluded.avg_self_esteem_score, avg_positivity_score = excluded.avg_positivity_score, \
-                 avg_social_connection_score = excluded.avg_social_connection_score, avg_resilience_score = excluded.avg_resilience_score, \
-                 trend = excluded.trend, insights = excluded.insights, recommendations = excluded.recommendations, created_at = now() \
-             returning id",
-            &[
-                (&user_id, Type::INT8),
-                (&kind.as_str(), Type::TEXT),
-                (&start, Type::DATE),
-                (&end, Type::DATE),
-                (&small(avg[0]), Type::INT2),
-                (&small(avg[1]), Type::INT2),
-                (&small(avg[2]), Type::INT2),
-                (&small(avg[3]), Type::INT2),
-                (&small(avg[4]), Type::INT2),
-                (&small(avg[5]), Type::INT2),
-                (&trend, Type::TEXT),
-                (&written.insights, Type::TEXT_ARRAY),
-                (&written.recommendations, Type::TEXT_ARRAY),
-            ],
-        )
-        .await?;
-    let id: i64 = row.first().ok_or_else(|| JobError::Internal("report upsert returned nothing".into()))?.get(0);
-    let title = match kind {
-        Kind::Weekly => "주간 감정 리포트가 도착했어요 📊",
-        Kind::Monthly => "월간 감정 리포트가 도착했어요 📊",
+    let written = write(ctx, kind, (start, end), &averages, trend).await?;
+    let report = NewReport {
+        user_id,
+        report_type: kind.as_str(),
+        period_start: start,
+        period_end: end,
+        averages: &averages,
+        trend,
+        insights: &written.insights,
+        recommendations: &written.recommendations,
     };
-    tx.execute_typed(
-        "insert into notifications (user_id, type, title, content) values ($1, 'report_ready', $2, $3)",
-        &[(&user_id, Type::INT8), (&title, Type::VARCHAR), (&format!("{start} ~ {end}"), Type::TEXT)],
-    )
-    .await?;
-    tx.commit().await?;
+    let id = store(ctx, kind, &report).await?;
     Ok(Some(json!({ "report_id": id })))
+}
+
+/// Against the previous period: `improving` or `declining` when emotional stability or
+/// positivity moved by more than 10 points (up checked first), else `stable`.
+async fn trend(
+    db: &mut Conn,
+    user_id: i64,
+    kind: Kind,
+    start: NaiveDate,
+    current: &Averages,
+) -> db::Result<&'static str> {
+    let (prev_start, prev_end) = kind.period_of(kind.previous(start));
+    let previous = reports::averages(db, user_id, prev_start, prev_end).await?;
+    if previous.analyses == 0 {
+        return Ok("stable");
+    }
+    let d_stability = current.emotional_stability - previous.emotional_stability;
+    let d_positivity = current.positivity - previous.positivity;
+    Ok(if d_stability > 10 || d_positivity > 10 {
+        "improving"
+    } else if d_stability < -10 || d_positivity < -10 {
+        "declining"
+    } else {
+        "stable"
+    })
+}
+
+/// The model's insights and recommendations for the period's averages.
+async fn write(
+    ctx: &Context,
+    kind: Kind,
+    (start, end): (NaiveDate, NaiveDate),
+    avg: &Averages,
+    trend: &str,
+) -> Result<Written, JobError> {
+    let axes = json!({
+        "emotional_stability": avg.emotional_stability,
+        "vitality": avg.vitality,
+        "self_esteem": avg.self_esteem,
+        "positivity": avg.positivity,
+        "social_connection": avg.social_connection,
+        "resilience": avg.resilience,
+    });
+    let prompt = prompts::report(kind.as_str(), &format!("{start}..{end}"), &axes, trend);
+    Ok(ctx.llm.complete_json(&prompt, validate).await?)
+}
+
+/// Stores the report and its notification in one transaction; the report's id.
+async fn store(ctx: &Context, kind: Kind, report: &NewReport<'_>) -> db::Result<i64> {
+    let mut db = ctx.db.writer().await?;
+    let mut tx = db.transaction().await?;
+    let id = reports::upsert(&mut tx, report).await?;
+    let period = format!("{} ~ {}", report.period_start, report.period_end);
+    notifications::insert(&mut tx, report.user_id, "report_ready", kind.notification_title(), &period).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// The one key per user, kind and period: on-demand and scheduled builds share it.
@@ -161,29 +174,90 @@ pub fn idempotency_key(user_id: i64, kind: Kind, start: NaiveDate) -> String {
     format!("report:{user_id}:{}:{start}", kind.as_str())
 }
 
+/// An on-demand build of a report: its job, and whether this request enqueued it.
+pub struct Requested {
+    pub job_id: String,
+    pub enqueued: bool,
+}
+
+/// Joins the build of `user_id`'s `kind` report for the period starting `start` that covers the
+/// analyses written up to `newest_at`, or enqueues it. The job key names that time, so concurrent
+/// reads share one job and a newer analysis gets a new one; a failed build frees its key, so the
+/// user can try again.
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, kind = kind.as_str()))]
+pub async fn request(
+    db: &mut Conn,
+    user_id: i64,
+    kind: Kind,
+    start: NaiveDate,
+    newest_at: DateTime<Utc>,
+) -> db::Result<Requested> {
+    let key = format!("{}:{}", idempotency_key(user_id, kind, start), newest_at.timestamp_micros());
+    let existing = keyed(db, &key).await?;
+    if let Some(job) = &existing
+        && job.state() != Some(JobState::Failed)
+    {
+        return Ok(Requested { job_id: job.id.clone(), enqueued: false });
+    }
+    let mut tx = db.transaction().await?;
+    if let Some(failed) = existing {
+        release(&mut tx, &failed.id).await?;
+    }
+    let job_id = new_job_id();
+    let job = AiJob::Report { job_id: job_id.clone(), user_id, kind, period_start: start };
+    super::enqueue(&mut tx, &job, Some(&key)).await?;
+    tx.commit().await?;
+    Ok(Requested { job_id, enqueued: true })
+}
+
+/// A queued task and the state of its `ai_jobs` row (none for a task without one).
+struct KeyedJob {
+    id: String,
+    status: Option<String>,
+}
+crate::from_row!(KeyedJob { id, status });
+
+impl KeyedJob {
+    fn state(&self) -> Option<JobState> {
+        self.status.as_deref().and_then(JobState::parse)
+    }
+}
+
+/// The queued task holding idempotency key `key`.
+async fn keyed(db: &mut impl Executor, key: &str) -> db::Result<Option<KeyedJob>> {
+    db.fetch_opt(
+        "select j.id, a.status from apalis.jobs j left join ai_jobs a on a.id = j.id \
+         where j.job_type = $1 and j.idempotency_key = $2",
+        &[(&QUEUE, Type::TEXT), (&key, Type::TEXT)],
+    )
+    .await
+}
+
+/// Deletes the queued task `job_id`, freeing its idempotency key.
+async fn release(db: &mut impl Executor, job_id: &str) -> db::Result<()> {
+    db.execute("delete from apalis.jobs where id = $1", &[(&job_id, Type::TEXT)]).await?;
+    Ok(())
+}
+
 /// Enqueues the schedule's fan-out once per period, however many workers fire the tick.
-pub async fn schedule(app: &AppState, kind: Kind, period_start: NaiveDate) -> ApiResult<()> {
-    let mut db = app.db.writer().await?;
+#[tracing::instrument(level = "info", skip_all, fields(kind = kind.as_str(), %period_start))]
+pub async fn schedule(db: &Db, kind: Kind, period_start: NaiveDate) -> db::Result<()> {
+    let mut db = db.writer().await?;
     let job = AiJob::ScheduleReports { job_id: new_job_id(), kind, period_start };
     let key = format!("schedule:{}:{period_start}", kind.as_str());
     let fresh = super::enqueue(&mut db, &job, Some(&key)).await?;
-    tracing::info!(kind = kind.as_str(), %period_start, fresh, "report schedule tick");
+    tracing::info!(fresh, "report schedule tick");
     Ok(())
 }
 
 /// One report job per user with analyses in the period.
-pub async fn fan_out(state: &WorkerState, kind: Kind, period_start: NaiveDate) -> JobResult {
+#[tracing::instrument(level = "info", skip_all, fields(kind = kind.as_str(), %period_start))]
+pub async fn fan_out(ctx: &Context, kind: Kind, period_start: NaiveDate) -> JobResult {
     let (start, end) = kind.period_of(period_start);
-    let mut db = state.app.db.writer().await?;
-    let users = db
-        .query(
-            "select distinct user_id from mental_analyses where analysis_date between $1 and $2",
-            &[(&start, Type::DATE), (&end, Type::DATE)],
-        )
-        .await?;
+    let mut db = ctx.db.writer().await?;
+    let users = reports::users_with_analyses(&mut db, start, end).await?;
     let mut enqueued = 0;
-    for row in &users {
-        let user_id: i64 = row.get(0);
+    for &user_id in &users {
         let job = AiJob::Report { job_id: new_job_id(), user_id, kind, period_start: start };
         if super::enqueue(&mut db, &job, Some(&idempotency_key(user_id, kind, start))).await? {
             enqueued += 1;
