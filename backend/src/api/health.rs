@@ -1,24 +1,29 @@
-//! Liveness and readiness. `/health` keeps the original's shape; `/health/ready` checks the
+//! Liveness and readiness. `/health` answers `{"status": "healthy"}`; `/health/ready` checks the
 //! primary, the replica and Redis, and is 503 only when the primary (without which nothing
 //! works) is down: a down replica or Redis degrades the service but does not stop it.
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use serde_json::{Value, json};
 
-use crate::{platform::db::replica, api::state::AppState};
+use crate::{
+    api::state::AppState,
+    platform::db::{Executor, replica},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health)).route("/health/live", get(health)).route("/health/ready", get(ready))
 }
 
+/// Liveness: the process answers.
 async fn health() -> Json<Value> {
     Json(json!({ "status": "healthy" }))
 }
 
+/// Readiness: the primary, the replica (reachable, and in use for reads) and Redis.
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     replica::check(&state.db, &state.settings).await;
     let primary = match state.db.writer().await {
-        Ok(mut conn) => conn.query_one("select 1", &[]).await.is_ok(),
+        Ok(mut conn) => conn.fetch_value::<i32>("select 1 as value", &[]).await.is_ok(),
         Err(_) => false,
     };
     let health = state.db.replica();

@@ -29,7 +29,7 @@ pub fn decode(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
     let (signing_input, signature) = token.rsplit_once('.')?;
     let (header, payload) = signing_input.split_once('.')?;
     let header: serde_json::Value = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
-    if header.get("alg")?.as_str()? != "HS256" {
+    if header["alg"].as_str()? != "HS256" {
         return None;
     }
     mac(secret, signing_input.as_bytes()).verify_slice(&B64.decode(signature).ok()?).ok()?;

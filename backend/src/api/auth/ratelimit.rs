@@ -12,9 +12,9 @@ use std::{
 use axum::{extract::FromRequestParts, http::request::Parts};
 
 use crate::{
+    api::state::AppState,
     platform::error::{ApiError, ApiResult},
     platform::http::client_ip::client_ip,
-    api::state::AppState,
 };
 
 const WINDOW: Duration = Duration::from_secs(60);

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::Type;
 
 use super::jwt;
 use crate::{
-    platform::db::Executor,
-    platform::db::{Conn, Lsn},
-    platform::error::{ApiError, ApiResult},
-    api::state::AppState,
-    api::users::User,
+    api::{state::AppState, users},
+    data::{sessions, users::User},
+    platform::{
+        db::{Executor, Lsn},
+        error::{ApiError, ApiResult},
+    },
 };
 
 const VALID: &str = "1";
@@ -57,7 +57,7 @@ impl FromRequestParts<AppState> for AuthUser {
             jwt::decode(token, state.settings.jwt_secret.expose().as_bytes(), Utc::now().timestamp()).ok_or(INVALID)?;
         let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
 
-        let keys = [session_key(state, &claims.sid), crate::api::users::cache_key(state, user_id), state.writes.lsn_key(user_id)];
+        let keys = [session_key(state, &claims.sid), users::cache_key(state, user_id), state.writes.lsn_key(user_id)];
         let cached = state.redis.mget(&keys).await;
         let (marker, user_json, lsn) = match cached.as_deref() {
             Some([m, u, l]) => (m.clone(), u.clone(), l.as_deref().and_then(|l| l.parse().ok()).map(Lsn)),
@@ -70,11 +70,11 @@ impl FromRequestParts<AppState> for AuthUser {
             (Some(_), Some(user)) if user.id == user_id => user,
             _ => {
                 let mut db = state.db.writer().await?;
-                let user = load_session(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?;
+                let user = sessions::user(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?;
                 let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
                 let ttl = ttl.min(state.settings.session_ttl);
                 state.redis.set_nx_ex(&keys[0], VALID, ttl).await;
-                crate::api::users::cache_user(state, &user).await;
+                users::cache_user(state, &user).await;
                 user
             }
         };
@@ -86,26 +86,13 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-async fn load_session(db: &mut Conn, session_id: &str, user_id: i64) -> ApiResult<Option<User>> {
-    let sql = format!(
-        "select {} from sessions s join users u on u.id = s.user_id \
-         where s.id = $1 and s.user_id = $2 and s.revoked_at is null and s.expires_at > now()",
-        crate::api::users::USER_COLUMNS_U
-    );
-    let row = db.query_opt(&sql, &[(&session_id, Type::TEXT), (&user_id, Type::INT8)]).await?;
-    Ok(row.as_ref().map(User::from_row))
-}
-
 /// Creates a session for `user_id` and returns its signed token.
-pub async fn create(state: &AppState, db: &mut Conn, user_id: i64) -> ApiResult<String> {
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
+pub async fn create(state: &AppState, db: &mut impl Executor, user_id: i64) -> ApiResult<String> {
     let session_id = super::random_token(16);
     let ttl = state.settings.session_ttl;
     let expires_at: DateTime<Utc> = Utc::now() + ttl;
-    db.execute(
-        "insert into sessions (id, user_id, expires_at) values ($1, $2, $3)",
-        &[(&session_id, Type::TEXT), (&user_id, Type::INT8), (&expires_at, Type::TIMESTAMPTZ)],
-    )
-    .await?;
+    sessions::insert(db, &session_id, user_id, expires_at).await?;
     state.redis.set_ex(&session_key(state, &session_id), VALID, ttl).await;
     let claims = jwt::Claims {
         sub: user_id.to_string(),
@@ -117,17 +104,10 @@ pub async fn create(state: &AppState, db: &mut Conn, user_id: i64) -> ApiResult<
 }
 
 /// Revokes sessions in Postgres (the truth) and tombstones them in Redis.
-pub async fn revoke(state: &AppState, db: &mut Conn, user_id: i64, only: Option<&str>) -> ApiResult<()> {
-    let rows = db
-        .query(
-            "update sessions set revoked_at = now() \
-             where user_id = $1 and revoked_at is null and ($2::text is null or id = $2) returning id",
-            &[(&user_id, Type::INT8), (&only, Type::TEXT)],
-        )
-        .await?;
-    for row in rows {
-        let id: &str = row.get(0);
-        state.redis.set_ex(&session_key(state, id), REVOKED, state.settings.session_ttl).await;
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
+pub async fn revoke(state: &AppState, db: &mut impl Executor, user_id: i64, only: Option<&str>) -> ApiResult<()> {
+    for id in sessions::revoke(db, user_id, only).await? {
+        state.redis.set_ex(&session_key(state, &id), REVOKED, state.settings.session_ttl).await;
     }
     Ok(())
 }
@@ -135,4 +115,3 @@ pub async fn revoke(state: &AppState, db: &mut Conn, user_id: i64, only: Option<
 fn session_key(state: &AppState, session_id: &str) -> String {
     state.redis.key(format_args!("sess:{session_id}"))
 }
-

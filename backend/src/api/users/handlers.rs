@@ -1,0 +1,98 @@
+//! `/users`: the caller's own profile (read and update), another user's public profile, and the
+//! username search.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+
+use super::{cache_key, types::UpdateMe};
+use crate::{
+    api::{auth::session::AuthUser, state::AppState},
+    data::users::{self, User},
+    platform::{
+        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        http::extract::{Body, IdPath},
+    },
+};
+
+#[utoipa::path(
+    get, path = "/api/v1/users/me", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
+pub async fn get_me(auth: AuthUser) -> Json<User> {
+    Json(auth.user)
+}
+
+/// Active users whose username contains the given text (taken literally), e-mails masked.
+#[utoipa::path(
+    get, path = "/api/v1/users/search/{username}", tag = "users",
+    security(("bearer" = [])),
+    params(("username" = String, Path, description = "Substring to look for")),
+    responses(
+        (status = 200, body = Vec<User>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
+pub async fn search_users(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(username): Path<String>,
+) -> ApiResult<Json<Vec<User>>> {
+    let mut db = state.db.reader(auth.min_lsn).await?;
+    let found = users::search(&mut db, auth.id(), &username).await?;
+    Ok(Json(found.into_iter().map(User::public).collect()))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/users/{user_id}", tag = "users",
+    security(("bearer" = [])),
+    params(("user_id" = i64, Path)),
+    responses(
+        (status = 200, body = User),
+        (status = 404, description = "User not found", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 422, description = "Validation error", body = ValidationErrorBody),
+    ),
+)]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), other_id = user_id))]
+pub async fn get_user(State(state): State<AppState>, auth: AuthUser, IdPath(user_id): IdPath) -> ApiResult<Json<User>> {
+    if user_id == auth.id() {
+        return Ok(Json(auth.user));
+    }
+    let mut db = state.db.reader(auth.min_lsn).await?;
+    let user = users::find(&mut db, user_id).await?.ok_or_else(|| ApiError::not_found("User not found"))?;
+    Ok(Json(user.public()))
+}
+
+/// Updates the username, the profile image and the diary context level (`rag_context_level`,
+/// which persona chats read).
+#[utoipa::path(
+    patch, path = "/api/v1/users/me", tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateMe,
+    responses(
+        (status = 200, body = User),
+        (status = 400, description = "Username already taken", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 422, description = "Validation error", body = ValidationErrorBody),
+    ),
+)]
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Body(body): Body<UpdateMe>,
+) -> ApiResult<Json<User>> {
+    let mut db = state.db.writer().await?;
+    let user = users::update_profile(&mut db, auth.id(), &body.change()).await?;
+    state.writes.committed(&mut db, user.id, &[]).await?;
+    state.redis.del(&[cache_key(&state, user.id)]).await;
+    Ok(Json(user))
+}
