@@ -79,7 +79,7 @@ impl Application {
 
 /// The state the API and the worker share, and the replica monitor feeding its routing.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
-    metrics::install();
+    metrics::install(&crate::jobs::JobKind::names());
     // rustls needs one process-wide crypto provider (ring: no C toolchain needed to build it).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = db::Db::new(settings).context("database pools")?;

@@ -1,3 +1,14 @@
 //! Data: each resource's typed rows and the SQL that reads and writes them, as functions that
 //! take an [`Executor`](crate::platform::db::Executor) (a connection or the caller's
 //! transaction). Rows the API and the jobs share live here, with the data they describe.
+pub mod chats;
+pub mod diaries;
+pub mod friends;
+pub mod insights;
+pub mod mental;
+pub mod notifications;
+pub mod personas;
+pub mod reports;
+pub mod sessions;
+pub mod subscriptions;
+pub mod users;

@@ -28,7 +28,6 @@ pub use prompts::Prompt;
 
 use crate::platform::settings::LlmSettings;
 
-
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {
     #[error("rate limited by the provider")]

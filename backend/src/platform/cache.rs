@@ -174,7 +174,7 @@ impl CacheStore {
                 let computed = compute.take().expect("the initialiser runs once")().await?;
                 metrics::histogram!("cache_recompute_duration_seconds", "cache" => name)
                     .record(started.elapsed().as_secs_f64());
-                let raw = self.encode(computed)?;
+                let raw = self.encode(&computed)?;
                 if holds_lease == Some(true) {
                     let ttl = jitter(self.0.ttls.of(key.cache));
                     self.0.redis.fill_if_leased(&redis_key, &lease_key, &token, &raw, ttl).await;
@@ -210,7 +210,7 @@ impl CacheStore {
 
     /// A computed value in its envelope, stamped with the WAL position its read is known to
     /// include (everything, when read on the primary).
-    fn encode<T: Serialize>(&self, computed: Computed<T>) -> ApiResult<String> {
+    fn encode<T: Serialize>(&self, computed: &Computed<T>) -> ApiResult<String> {
         let stamp = match computed.role {
             Role::Primary => u64::MAX,
             Role::Replica => self.0.db.replica().replay_lsn().0,

@@ -136,13 +136,6 @@ impl From<db::Error> for ApiError {
     }
 }
 
-// Transitional: raw driver errors from callers not yet on the data layer.
-impl From<tokio_postgres::Error> for ApiError {
-    fn from(err: tokio_postgres::Error) -> Self {
-        db::Error::from(err).into()
-    }
-}
-
 /// A business error: `{"detail": "<exact string from the contract>"}` (its OpenAPI schema).
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {

@@ -302,7 +302,6 @@ impl Default for CacheTtls {
     }
 }
 
-
 /// The LLM provider: any OpenAI-compatible endpoint.
 #[derive(Clone, Debug)]
 pub struct LlmSettings {

@@ -40,7 +40,7 @@ async fn the_schedule_fans_out_once_however_many_workers_tick() {
     let app = TestApp::spawn().await;
     let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap();
     for _ in 0..3 {
-        dearme::jobs::report::schedule(&app.state, dearme::jobs::report::Kind::Weekly, monday).await.unwrap();
+        dearme::jobs::report::schedule(&app.state.db, dearme::jobs::report::Kind::Weekly, monday).await.unwrap();
     }
     let n: i64 = app
         .sql()

@@ -16,7 +16,6 @@ async fn plant(app: &TestApp, key: &str, value: Value) {
     app.state.redis.set_ex(&full, &envelope.to_string(), std::time::Duration::from_secs(60)).await;
 }
 
-
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_detail, json_of};
 
-
 async fn request(app: &TestApp, from: &str, to: i64) -> reqwest::Response {
     app.post("/api/v1/friends/request", Some(from), json!({ "addressee_id": to })).await
 }

@@ -8,9 +8,9 @@
 use std::{sync::OnceLock, time::Duration};
 
 use dearme::{
+    api::state::AppState,
     platform::settings::{Secret, Settings},
     startup::Application,
-    api::state::AppState,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -199,7 +199,9 @@ impl TestApp {
 
     /// The id of the user `token` belongs to, as `GET /users/me` answers it.
     pub async fn user_id(&self, token: &str) -> i64 {
-        json_of(self.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"].as_i64().expect("users/me has an id")
+        json_of(self.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"]
+            .as_i64()
+            .expect("users/me has an id")
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {
@@ -408,7 +410,7 @@ pub async fn assert_detail(res: Response, status: StatusCode, detail: &str) {
 /// The current value of one series of the process's metrics (0 when absent). Each test runs in
 /// its own process under nextest, so deltas are this test's alone.
 pub fn metric(series: &str) -> f64 {
-    let text = dearme::platform::metrics::install().render();
+    let text = dearme::platform::metrics::exposition();
     let prefix = format!("{series} ");
     text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
 }

@@ -15,7 +15,6 @@ use crate::helpers::{TestApp, assert_detail, json_of};
 const NO_ANALYSIS: &str = "No mental analysis found. Write a diary first.";
 const ANALYSIS_NOT_FOUND: &str = "Mental analysis not found.";
 
-
 fn day(days_ago: i64) -> String {
     (Utc::now().date_naive() - Duration::days(days_ago)).to_string()
 }

@@ -7,7 +7,6 @@ use tokio_postgres::Client;
 
 use crate::helpers::{TestApp, assert_detail, json_of};
 
-
 /// Arranges a notification created `minutes_ago` minutes ago; returns its id.
 async fn notify(db: &Client, user_id: i64, title: &str, is_read: bool, minutes_ago: i64) -> i64 {
     let created_at = Utc::now() - Duration::minutes(minutes_ago);

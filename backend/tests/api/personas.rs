@@ -263,8 +263,7 @@ async fn a_friends_persona_is_visible_to_accepted_friends_while_public() {
     let me = app.user("me").await;
     let friend = app.user("friend").await;
     let stranger = app.user("stranger").await;
-    let friend_id =
-        app.user_id(&friend).await;
+    let friend_id = app.user_id(&friend).await;
     let me_id = app.user_id(&me).await;
     let path = format!("/api/v1/personas/{friend_id}");
     assert_detail(
@@ -298,7 +297,10 @@ async fn a_friends_persona_is_visible_to_accepted_friends_while_public() {
         .execute("insert into personas (user_id, name, personality) values ($1, '친구봇', '밝음')", &[&friend_id])
         .await
         .unwrap();
-    app.state.cache.invalidate(&[dearme::platform::cache::CacheKey::new(dearme::platform::cache::Cache::Persona, friend_id)]).await;
+    app.state
+        .cache
+        .invalidate(&[dearme::platform::cache::CacheKey::new(dearme::platform::cache::Cache::Persona, friend_id)])
+        .await;
     app.wait_for_replica().await;
     assert_eq!(json_of(app.get(&path, Some(&me)).await, StatusCode::OK).await["name"], "친구봇");
     // The friend makes it private through the API: the cached copy is invalidated at once.

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::helpers::{TestApp, admin, env, json_of, with_db};
 
 fn reads(role: &str, reason: &str) -> u64 {
-    let text = dearme::platform::metrics::install().render();
+    let text = dearme::platform::metrics::exposition();
     let needle = format!(r#"db_reads_total{{role="{role}",reason="{reason}"}} "#);
     text.lines().find_map(|l| l.strip_prefix(&needle)).map_or(0, |v| v.trim().parse().unwrap())
 }

@@ -105,24 +105,6 @@ impl Conn {
         Lsn::parse(&text).ok_or(Error::RowCount(0))
     }
 
-    // --- Transitional raw-row API, removed once every caller reads typed rows. ---
-    pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        self.rows(sql, params).await
-    }
-    pub async fn query_one(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Row> {
-        let mut rows = self.rows(sql, params).await?;
-        match rows.len() {
-            1 => Ok(rows.remove(0)),
-            n => Err(Error::RowCount(n)),
-        }
-    }
-    pub async fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
-        Ok(self.rows(sql, params).await?.into_iter().next())
-    }
-    pub fn client(&self) -> &tokio_postgres::Client {
-        &self.client
-    }
-
     async fn fail_over(&mut self, why: &str) -> Result<()> {
         tracing::warn!(why, "replica read failed, retrying on the primary");
         self.db.replica().mark_down();
@@ -171,14 +153,6 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     pub async fn commit(self) -> Result<()> {
         bounded(self.timeout, self.tx.commit()).await
-    }
-}
-
-// Transitional: raw access while callers move to typed rows.
-impl<'a> std::ops::Deref for Tx<'a> {
-    type Target = deadpool_postgres::Transaction<'a>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
     }
 }
 
