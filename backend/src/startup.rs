@@ -6,8 +6,9 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{Request, State},
-    http::{HeaderName, HeaderValue, StatusCode},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     middleware,
     routing::get,
 };
@@ -27,7 +28,7 @@ use tower_http::{
 
 use crate::{
     api::{
-        self, health,
+        health,
         state::{AppState, Inner},
     },
     openapi,
@@ -104,11 +105,16 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
 
 pub fn router(state: &AppState) -> Router {
     let settings = &state.settings;
-    let api = api::router().route_layer(middleware::from_fn(record_metrics));
+    let (api, document) = openapi::api();
+    // Serialized once: the document is the same for the life of the process.
+    let document = Bytes::from(serde_json::to_vec(&document).expect("the OpenAPI document serializes"));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .nest("/api/v1", api)
-        .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(api.route_layer(middleware::from_fn(record_metrics)))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document.clone()) }),
+        )
         .merge(health::router())
         .route("/", get(root))
         .route("/metrics", get(|State(state): State<AppState>| async move { metrics::render(&state.db) }))

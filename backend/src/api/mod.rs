@@ -1,7 +1,7 @@
 //! The HTTP API: one module per resource, each with its `router()`, merged here so the whole
 //! route table reads in one place.
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use state::AppState;
 
@@ -20,9 +20,9 @@ pub mod state;
 pub mod subscriptions;
 pub mod users;
 
-/// Every resource's routes, relative to `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every resource's routes and their OpenAPI operations (paths are absolute: `/api/v1/..`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(auth::router())
         .merge(users::router())
         .merge(diaries::router())

@@ -12,22 +12,21 @@ mod tokens;
 mod types;
 pub mod verify;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 pub use crate::platform::random::token as random_token;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register::register))
-        .route("/auth/login/json", post(login::login_json))
-        .route("/auth/login", post(login::login_form))
-        .route("/auth/verify-email", get(verify::verify_email))
-        .route("/auth/resend-verification", post(verify::resend_verification))
-        .route("/auth/forgot-password", post(password::forgot_password))
-        .route("/auth/reset-password", post(password::reset_password))
-        .route("/auth/logout", post(login::logout))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register::register))
+        .routes(routes!(login::login_json))
+        .routes(routes!(login::login_form))
+        .routes(routes!(verify::verify_email))
+        .routes(routes!(verify::resend_verification))
+        .routes(routes!(password::forgot_password))
+        .routes(routes!(password::reset_password))
+        .routes(routes!(login::logout))
 }

@@ -8,23 +8,17 @@ pub mod relay;
 pub mod send;
 pub mod types;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use self::{
-    crud::{create_chat, delete_chat, get_chat, list_chats, list_messages},
-    relay::{resume_stream, stream_message},
-    send::send_message,
-};
 use crate::api::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/chats", post(create_chat).get(list_chats))
-        .route("/chats/{chat_id}", get(get_chat).delete(delete_chat))
-        .route("/chats/{chat_id}/messages", post(send_message).get(list_messages))
-        .route("/chats/{chat_id}/messages/stream", post(stream_message))
-        .route("/chats/{chat_id}/messages/{message_id}/stream", get(resume_stream))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(crud::create_chat, crud::list_chats))
+        .routes(routes!(crud::get_chat, crud::delete_chat))
+        .routes(routes!(send::send_message, crud::list_messages))
+        .routes(routes!(relay::stream_message))
+        .routes(routes!(relay::resume_stream))
 }

@@ -8,22 +8,21 @@ pub mod prompts;
 pub mod types;
 pub mod weekly;
 
-use axum::{Router, routing::get};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 /// New diaries' ids, reserved ahead (the application state holds one block).
 pub use crate::data::diaries::id_block;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/diaries", get(handlers::list_diaries).post(create::create_diary))
-        .route("/diaries/count", get(handlers::count_diaries))
-        .route("/diaries/stats", get(insights::get_stats))
-        .route("/diaries/calendar", get(insights::get_calendar))
-        .route("/diaries/weekly-insight", get(weekly::get_weekly_insight))
-        .route("/diaries/prompt-suggestions", get(prompts::get_prompt_suggestions))
-        .route(
-            "/diaries/{diary_id}",
-            get(handlers::get_diary).patch(handlers::update_diary).delete(handlers::delete_diary),
-        )
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list_diaries, create::create_diary))
+        .routes(routes!(handlers::count_diaries))
+        .routes(routes!(insights::get_stats))
+        .routes(routes!(insights::get_calendar))
+        .routes(routes!(weekly::get_weekly_insight))
+        .routes(routes!(prompts::get_prompt_suggestions))
+        .routes(routes!(handlers::get_diary, handlers::update_diary, handlers::delete_diary))
 }

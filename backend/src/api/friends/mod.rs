@@ -7,21 +7,20 @@ pub mod lists;
 pub mod requests;
 pub mod types;
 
-use axum::{
-    Router,
-    routing::{delete, get, patch, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/friends", get(lists::list_friends))
-        .route("/friends/request", post(requests::send_request))
-        .route("/friends/requests/received", get(requests::list_received))
-        .route("/friends/requests/sent", get(requests::list_sent))
-        .route("/friends/requests/{friendship_id}", patch(requests::respond_to_request))
-        .route("/friends/with-persona", get(lists::list_friends_with_persona))
-        .route("/friends/recommendations", get(lists::list_recommendations))
-        .route("/friends/{friend_id}", delete(lists::delete_friend))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(lists::list_friends))
+        .routes(routes!(requests::send_request))
+        .routes(routes!(requests::list_received))
+        .routes(routes!(requests::list_sent))
+        .routes(routes!(requests::respond_to_request))
+        .routes(routes!(lists::list_friends_with_persona))
+        .routes(routes!(lists::list_recommendations))
+        .routes(routes!(lists::delete_friend))
 }

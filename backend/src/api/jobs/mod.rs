@@ -4,12 +4,13 @@
 mod respond;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
-    routing::get,
 };
 
 pub use respond::{Respond, accepted, load, prefers_async, respond, wait};
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
@@ -17,8 +18,10 @@ use crate::{
     platform::error::{ApiError, ApiResult, ErrorBody},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/jobs/{job_id}", get(get_job))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_job))
 }
 
 #[utoipa::path(

@@ -7,14 +7,9 @@ pub mod analyses;
 pub mod books;
 mod types;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use crate::data::mental::{MentalFeedback, fallback_feedback};
-use analyses::{check_negative_trend, get_current_analysis, get_feedback, get_radar, list_history};
-use books::list_book_recommendations;
 pub use books::{Book, axis_books, status_books};
 
 use crate::api::state::AppState;
@@ -22,14 +17,14 @@ use crate::api::state::AppState;
 const NO_ANALYSIS: &str = "No mental analysis found. Write a diary first.";
 const ANALYSIS_NOT_FOUND: &str = "Mental analysis not found.";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/mental/current", get(get_current_analysis))
-        .route("/mental/radar", get(get_radar))
-        .route("/mental/history", get(list_history))
-        .route("/mental/check-negative-trend", get(check_negative_trend))
-        // The report endpoints, `/mental/reports/weekly` and `/mental/reports/monthly`, are
-        // `api::reports`'s.
-        .route("/mental/book-recommendations", get(list_book_recommendations))
-        .route("/mental/feedback", post(get_feedback))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(analyses::get_current_analysis))
+        .routes(routes!(analyses::get_radar))
+        .routes(routes!(analyses::list_history))
+        .routes(routes!(analyses::check_negative_trend))
+        .routes(routes!(books::list_book_recommendations))
+        .routes(routes!(analyses::get_feedback))
 }

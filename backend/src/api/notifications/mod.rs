@@ -6,24 +6,20 @@ pub mod handlers;
 pub mod read_marks;
 pub mod types;
 
-use axum::{
-    Router,
-    routing::{get, patch, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 
 /// Static segments win over `{notification_id}` in axum's router, so `unread-count`,
 /// `mark-all-read` and `mark-read` never reach the id routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/notifications", get(handlers::list_notifications))
-        .route("/notifications/unread-count", get(handlers::get_unread_count))
-        .route("/notifications/mark-all-read", post(read_marks::mark_all_notifications_read))
-        .route("/notifications/mark-read", post(read_marks::mark_notifications_read))
-        .route(
-            "/notifications/{notification_id}",
-            get(handlers::get_notification).delete(handlers::delete_notification),
-        )
-        .route("/notifications/{notification_id}/read", patch(read_marks::read_notification))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list_notifications))
+        .routes(routes!(handlers::get_unread_count))
+        .routes(routes!(read_marks::mark_all_notifications_read))
+        .routes(routes!(read_marks::mark_notifications_read))
+        .routes(routes!(handlers::get_notification, handlers::delete_notification))
+        .routes(routes!(read_marks::read_notification))
 }

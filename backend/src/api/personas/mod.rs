@@ -8,24 +8,23 @@ pub mod generate;
 pub mod handlers;
 pub mod types;
 
-use axum::{
-    Router,
-    routing::{get, post, put},
-};
-
 pub use generate::{Outcome, run_job};
+
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 
 /// Diaries needed before a persona can be generated from them.
 pub const MIN_DIARIES: i64 = 7;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/personas/status", get(handlers::get_status))
-        .route("/personas/me", get(handlers::get_my_persona).put(handlers::update_my_persona))
-        .route("/personas/me/customize", put(handlers::customize_my_persona))
-        .route("/personas/generate", post(generate::generate_persona))
-        .route("/personas/regenerate", post(generate::regenerate_persona))
-        .route("/personas/{user_id}", get(handlers::get_friend_persona))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::get_status))
+        .routes(routes!(handlers::get_my_persona, handlers::update_my_persona))
+        .routes(routes!(handlers::customize_my_persona))
+        .routes(routes!(generate::generate_persona))
+        .routes(routes!(generate::regenerate_persona))
+        .routes(routes!(handlers::get_friend_persona))
 }

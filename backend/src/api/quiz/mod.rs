@@ -6,17 +6,16 @@ pub mod levels;
 pub mod questions;
 pub mod types;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/quiz/questions", get(questions::list_questions))
-        .route("/quiz/submit", post(questions::submit_quiz))
-        .route("/quiz/persona-level", get(levels::get_persona_level))
-        .route("/quiz/upgrade-persona", post(levels::upgrade_persona))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(questions::list_questions))
+        .routes(routes!(questions::submit_quiz))
+        .routes(routes!(levels::get_persona_level))
+        .routes(routes!(levels::upgrade_persona))
 }

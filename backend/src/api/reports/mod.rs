@@ -6,13 +6,12 @@
 pub mod handlers;
 pub mod types;
 
-use axum::{Router, routing::get};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use self::handlers::{get_monthly_report, get_weekly_report};
 use crate::api::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/mental/reports/weekly", get(get_weekly_report))
-        .route("/mental/reports/monthly", get(get_monthly_report))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(handlers::get_weekly_report)).routes(routes!(handlers::get_monthly_report))
 }

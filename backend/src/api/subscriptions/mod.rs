@@ -5,19 +5,18 @@
 pub mod handlers;
 pub mod types;
 
-use axum::{
-    Router,
-    routing::{get, post},
-};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/subscriptions/status", get(handlers::get_status))
-        .route("/subscriptions/usage", get(handlers::get_usage))
-        .route("/subscriptions/plans", get(handlers::list_plans))
-        .route("/subscriptions/upgrade", post(handlers::upgrade))
-        .route("/subscriptions/cancel", post(handlers::cancel))
-        .route("/subscriptions/me", get(handlers::get_mine))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::get_status))
+        .routes(routes!(handlers::get_usage))
+        .routes(routes!(handlers::list_plans))
+        .routes(routes!(handlers::upgrade))
+        .routes(routes!(handlers::cancel))
+        .routes(routes!(handlers::get_mine))
 }

@@ -3,15 +3,17 @@
 pub mod handlers;
 mod types;
 
-use axum::{Router, routing::get};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{api::state::AppState, data::users::User};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/me", get(handlers::get_me).patch(handlers::update_me))
-        .route("/users/search/{username}", get(handlers::search_users))
-        .route("/users/{user_id}", get(handlers::get_user))
+/// The routes with their OpenAPI operations: each path, handler and document entry is written
+/// once, on the handler (`#[utoipa::path]`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::get_me, handlers::update_me))
+        .routes(routes!(handlers::search_users))
+        .routes(routes!(handlers::get_user))
 }
 
 /// The Redis key of the user's cached row (read with the session, in one round trip).
