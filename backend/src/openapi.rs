@@ -11,11 +11,16 @@ use utoipa::{
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::api::state::AppState;
+use crate::{
+    api::state::AppState,
+    platform::error::{ErrorBody, FieldError, ValidationErrorBody},
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "DearMe API", version = "1.0.0", description = "AI diary backend; wire-compatible with the DearMe frontend."),
+    // The error bodies the shared `Unauthenticated` and `Invalid` responses refer to.
+    components(schemas(ErrorBody, ValidationErrorBody, FieldError)),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "users"), (name = "diaries"), (name = "friends"), (name = "subscriptions"), (name = "personas"),
         (name = "chats"), (name = "notifications"), (name = "mental"), (name = "quiz"), (name = "jobs")),

@@ -142,6 +142,16 @@ pub struct ErrorBody {
     pub detail: String,
 }
 
+/// The `401` every endpoint behind a session can answer, for `#[utoipa::path(responses(..))]`.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 401, description = "Not authenticated")]
+pub struct Unauthenticated(#[allow(dead_code)] ErrorBody);
+
+/// The `422` every endpoint that reads a body, a query or a path id can answer.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 422, description = "Validation error")]
+pub struct Invalid(#[allow(dead_code)] ValidationErrorBody);
+
 /// A validation error: `{"detail": [{type, loc, msg, input, ctx?}]}` (pydantic's shape).
 #[derive(Serialize, ToSchema)]
 pub struct ValidationErrorBody {

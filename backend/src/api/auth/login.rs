@@ -13,7 +13,7 @@ use crate::{
     api::state::AppState,
     data::users,
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, Form},
     },
 };
@@ -26,7 +26,7 @@ use crate::{
         (status = 401, description = "Incorrect email or password", body = ErrorBody),
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 403, description = "Email not verified", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
 )]
@@ -48,7 +48,7 @@ pub async fn login_json(
         (status = 401, description = "Incorrect email or password", body = ErrorBody),
         (status = 400, description = "Inactive user", body = ErrorBody),
         (status = 403, description = "Email not verified", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
 )]
@@ -88,7 +88,7 @@ async fn login(state: &AppState, email: &str, password: String) -> ApiResult<Jso
     security(("bearer" = [])),
     responses(
         (status = 200, body = Message),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

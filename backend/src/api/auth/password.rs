@@ -14,7 +14,7 @@ use crate::{
     api::state::AppState,
     data::users,
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid},
         http::extract::Body,
     },
 };
@@ -26,7 +26,7 @@ use crate::{
     request_body = EmailOnly,
     responses(
         (status = 200, body = Message),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Please wait before requesting another password reset email", body = ErrorBody),
     ),
 )]
@@ -52,7 +52,7 @@ pub async fn forgot_password(
     responses(
         (status = 200, body = Message),
         (status = 400, description = "Invalid or expired password reset token", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
 )]

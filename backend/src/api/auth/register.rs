@@ -12,7 +12,7 @@ use crate::{
     api::state::AppState,
     data::users,
     platform::{
-        error::{ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiResult, ErrorBody, Invalid},
         http::extract::Body,
     },
 };
@@ -23,7 +23,7 @@ use crate::{
     responses(
         (status = 201, body = Registered),
         (status = 400, description = "Email already registered | Username already taken", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Too many requests", body = ErrorBody),
     ),
 )]

@@ -13,7 +13,7 @@ use crate::{
     api::state::AppState,
     data::users,
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid},
         http::extract::{Body, QueryParams},
     },
 };
@@ -24,7 +24,7 @@ use crate::{
     responses(
         (status = 200, body = Verified),
         (status = 400, description = "Invalid or expired verification token", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all)]
@@ -54,7 +54,7 @@ pub async fn verify_email(
     request_body = EmailOnly,
     responses(
         (status = 200, body = Message),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
         (status = 429, description = "Please wait before requesting another verification email", body = ErrorBody),
     ),
 )]

@@ -12,7 +12,7 @@ use crate::{
     data::diaries::{self, CreateStatement, Diary},
     jobs::{self, AiJob},
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::Body,
         time::{today, week_start},
     },
@@ -29,8 +29,8 @@ static CREATE: LazyLock<CreateStatement> =
     responses(
         (status = 201, body = Diary),
         (status = 400, description = "Cannot write diary for future dates | Cannot write diary for dates older than 3 days | Diary already exists for this date", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

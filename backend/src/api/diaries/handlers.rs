@@ -13,7 +13,7 @@ use crate::{
     jobs::{self, AiJob},
     platform::{
         cache::{Cache, CacheKey, Computed},
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::{
             extract::{Body, IdPath, QueryParams},
             page,
@@ -31,8 +31,8 @@ const NOT_FOUND: &str = "Diary not found";
     params(ListQuery),
     responses(
         (status = 200, body = DiaryPage),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), page = q.page))]
@@ -52,7 +52,7 @@ pub async fn list_diaries(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Count),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -76,8 +76,8 @@ pub async fn count_diaries(State(state): State<AppState>, auth: AuthUser) -> Api
     responses(
         (status = 200, body = Diary),
         (status = 404, description = "Diary not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), diary_id = id))]
@@ -96,8 +96,8 @@ pub async fn get_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id)
     responses(
         (status = 200, body = Diary),
         (status = 404, description = "Diary not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), diary_id = id))]
@@ -128,8 +128,8 @@ pub async fn update_diary(
     responses(
         (status = 204),
         (status = 404, description = "Diary not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), diary_id = id))]

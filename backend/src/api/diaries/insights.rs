@@ -15,7 +15,7 @@ use crate::{
     platform::{
         cache::{Cache, CacheKey, Computed},
         db::Lsn,
-        error::{ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiResult, Invalid, Unauthenticated},
         http::extract::QueryParams,
         time::today,
     },
@@ -78,7 +78,7 @@ pub(super) fn round(x: f64, digits: i32) -> f64 {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Stats),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -107,8 +107,8 @@ pub struct Calendar {
     params(CalendarQuery),
     responses(
         (status = 200, body = Calendar),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), year = q.year, month = q.month))]

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::insights,
-    platform::error::{ApiResult, ErrorBody},
+    platform::error::{ApiResult, Unauthenticated},
 };
 
 #[derive(Serialize, ToSchema)]
@@ -28,7 +28,7 @@ pub struct Prompt {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Prompts),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

@@ -13,7 +13,7 @@ use crate::{
     platform::{
         cache::Computed,
         db::Lsn,
-        error::{ApiResult, ErrorBody},
+        error::{ApiResult, Unauthenticated},
         time::{today, week_start},
     },
 };
@@ -57,7 +57,7 @@ impl From<WeeklyRow> for WeeklyInsight {
     security(("bearer" = [])),
     responses(
         (status = 200, body = WeeklyInsight),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

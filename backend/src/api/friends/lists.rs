@@ -11,7 +11,7 @@ use crate::{
     },
     platform::{
         cache::{Cache, CacheKey, Computed},
-        error::{ApiError, ApiResult, ErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Unauthenticated},
         http::extract::IdPath,
     },
 };
@@ -24,7 +24,7 @@ const RECOMMENDATION_LIMIT: i64 = 20;
     security(("bearer" = [])),
     responses(
         (status = 200, body = FriendList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -47,7 +47,7 @@ pub async fn list_friends(State(state): State<AppState>, auth: AuthUser) -> ApiR
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<FriendWithPersona>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -74,7 +74,7 @@ pub async fn list_friends_with_persona(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Recommendations),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -94,7 +94,7 @@ pub async fn list_recommendations(State(state): State<AppState>, auth: AuthUser)
     params(("friend_id" = i64, Path, description = "The friend's user id")),
     responses(
         (status = 204),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "Friendship not found", body = ErrorBody),
     ),
 )]

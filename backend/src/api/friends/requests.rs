@@ -13,7 +13,7 @@ use crate::{
     },
     platform::{
         db::Conn,
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, IdPath},
     },
 };
@@ -26,10 +26,10 @@ use crate::{
     responses(
         (status = 201, body = Friendship),
         (status = 400, description = "Cannot send friend request to yourself | Already friends | Friend request already exists", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Free plan friend limit", body = ErrorBody),
         (status = 404, description = "User not found", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), other_id = body.addressee_id))]
@@ -81,7 +81,7 @@ async fn check_request(db: &mut Conn, me: i64, other: i64) -> ApiResult<()> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<FriendshipWithUser>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -94,7 +94,7 @@ pub async fn list_received(State(state): State<AppState>, auth: AuthUser) -> Api
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<FriendshipWithUser>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -131,9 +131,9 @@ async fn pending_requests(
     request_body = Respond,
     responses(
         (status = 200, body = Friendship),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "Friend request not found", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), friendship_id = id))]

@@ -9,7 +9,7 @@ use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::mental::{self, MentalFeedback, Scores, feedback_or_fallback},
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, QueryParams},
         time::today,
     },
@@ -21,7 +21,7 @@ use crate::{
     responses(
         (status = 200, body = CurrentAnalysis),
         (status = 404, description = "No mental analysis found. Write a diary first.", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -38,7 +38,7 @@ pub async fn get_current_analysis(State(state): State<AppState>, auth: AuthUser)
     security(("bearer" = [])),
     responses(
         (status = 200, body = Radar),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -65,8 +65,8 @@ pub async fn get_radar(State(state): State<AppState>, auth: AuthUser) -> ApiResu
     params(HistoryQuery),
     responses(
         (status = 200, body = History),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -100,8 +100,8 @@ pub async fn list_history(
     params(TrendQuery),
     responses(
         (status = 200, body = NegativeTrend),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -128,8 +128,8 @@ pub async fn check_negative_trend(
     responses(
         (status = 200, body = MentalFeedback),
         (status = 404, description = "Mental analysis not found.", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

@@ -11,7 +11,7 @@ use super::NO_ANALYSIS;
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::mental::{self, Scores},
-    platform::error::{ApiError, ApiResult, ErrorBody},
+    platform::error::{ApiError, ApiResult, ErrorBody, Unauthenticated},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -100,7 +100,7 @@ pub struct BookRecommendations {
     responses(
         (status = 200, body = BookRecommendations),
         (status = 404, description = "No mental analysis found. Write a diary first.", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

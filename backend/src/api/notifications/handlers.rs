@@ -8,7 +8,7 @@ use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::notifications::{self, Notification},
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{IdPath, QueryParams},
     },
 };
@@ -23,8 +23,8 @@ pub(super) const NOT_FOUND: &str = "Notification not found";
     params(ListQuery),
     responses(
         (status = 200, body = NotificationList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -49,7 +49,7 @@ pub async fn list_notifications(
     security(("bearer" = [])),
     responses(
         (status = 200, body = UnreadCount),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -66,8 +66,8 @@ pub async fn get_unread_count(State(state): State<AppState>, auth: AuthUser) -> 
     responses(
         (status = 200, body = Notification),
         (status = 404, description = "Notification not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), notification_id = id))]
@@ -89,8 +89,8 @@ pub async fn get_notification(
     responses(
         (status = 204),
         (status = 404, description = "Notification not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), notification_id = id))]

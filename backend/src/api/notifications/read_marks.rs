@@ -11,7 +11,7 @@ use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::notifications::{self, Notification},
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, IdPath},
     },
 };
@@ -24,8 +24,8 @@ use crate::{
     responses(
         (status = 200, body = Notification),
         (status = 404, description = "Notification not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), notification_id = id))]
@@ -47,7 +47,7 @@ pub async fn read_notification(
     security(("bearer" = [])),
     responses(
         (status = 200, body = UpdatedCount),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -71,8 +71,8 @@ pub async fn mark_all_notifications_read(
     request_body = MarkRead,
     responses(
         (status = 200, body = UpdatedCount),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

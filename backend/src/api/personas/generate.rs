@@ -17,7 +17,7 @@ use crate::{
     },
     data::{diaries, personas, personas::Persona},
     jobs::{self, AiJob, JobState, persona::Mode},
-    platform::error::{ApiError, ApiResult, ErrorBody},
+    platform::error::{ApiError, ApiResult, ErrorBody, Unauthenticated},
 };
 
 /// The contract's 500 detail when generating fails.
@@ -76,7 +76,7 @@ fn generated(outcome: Outcome, message: &str) -> Response {
         (status = 200, body = Generated),
         (status = 202, description = "With `Prefer: respond-async`: the job's Location"),
         (status = 400, description = "You need at least 7 diaries to generate a persona. Current: N | Persona already exists. Use regenerate endpoint to update.", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 500, description = "Failed to generate persona. Please try again.", body = ErrorBody),
     ),
 )]
@@ -110,7 +110,7 @@ pub async fn generate_persona(
         (status = 200, body = Generated),
         (status = 202, description = "With `Prefer: respond-async`"),
         (status = 400, description = "You need at least 7 diaries. Current: N", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 500, description = "Failed to generate persona. Please try again.", body = ErrorBody),
     ),
 )]

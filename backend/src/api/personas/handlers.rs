@@ -16,7 +16,7 @@ use crate::{
     platform::{
         cache::{Cache, CacheKey, Computed},
         db::Lsn,
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, IdPath},
     },
 };
@@ -37,7 +37,7 @@ async fn cached(state: &AppState, user_id: i64, min_lsn: Option<Lsn>) -> ApiResu
     security(("bearer" = [])),
     responses(
         (status = 200, body = PersonaStatus),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -58,7 +58,7 @@ pub async fn get_status(State(state): State<AppState>, auth: AuthUser) -> ApiRes
     security(("bearer" = [])),
     responses(
         (status = 200, body = Persona),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "Persona not found. Write at least 7 diaries to generate your persona.", body = ErrorBody),
     ),
 )]
@@ -76,9 +76,9 @@ pub async fn get_my_persona(State(state): State<AppState>, auth: AuthUser) -> Ap
     request_body = UpdatePersona,
     responses(
         (status = 200, body = Persona),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "Persona not found.", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -103,9 +103,9 @@ pub async fn update_my_persona(
     request_body = Customize,
     responses(
         (status = 200, body = Customized),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "Persona not found.", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -132,7 +132,7 @@ pub async fn customize_my_persona(
     responses(
         (status = 200, body = Persona),
         (status = 400, description = "Use /personas/me endpoint for your own persona", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "You can only view persona of your friends | This persona is private", body = ErrorBody),
         (status = 404, description = "Friend does not have a persona yet", body = ErrorBody),
     ),

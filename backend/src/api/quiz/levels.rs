@@ -17,7 +17,7 @@ use crate::{
     },
     data::{diaries, personas},
     jobs::persona::Mode,
-    platform::error::{ApiError, ApiResult, ErrorBody},
+    platform::error::{ApiError, ApiResult, ErrorBody, Unauthenticated},
 };
 
 /// A persona level as the UI shows it.
@@ -64,7 +64,7 @@ fn level(name: &str) -> Option<&'static Level> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = PersonaLevel),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -122,7 +122,7 @@ fn level_of(current: &Level, diary_count: i64) -> PersonaLevel {
         (status = 200, body = Upgraded),
         (status = 202, description = "With `Prefer: respond-async`"),
         (status = 400, description = "No persona found. Complete the quiz first. | Your persona is already at the highest level. | Write N more diaries to upgrade.", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 500, description = "Failed to upgrade persona. Please try again.", body = ErrorBody),
     ),
 )]

@@ -17,7 +17,7 @@ use crate::{
     data::personas,
     jobs::persona::Mode,
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::Body,
     },
 };
@@ -80,7 +80,7 @@ const OPTION_IDS: [&str; 4] = ["a", "b", "c", "d"];
     security(("bearer" = [])),
     responses(
         (status = 200, body = Questions),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -120,8 +120,8 @@ fn traits_of(answers: &[Answer]) -> ApiResult<Vec<String>> {
         (status = 200, body = Submitted),
         (status = 202, description = "With `Prefer: respond-async`"),
         (status = 400, description = "Duplicate answer for question N | You already have a persona. Use regenerate endpoint to update.", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
         (status = 500, description = "Failed to generate persona. Please try again.", body = ErrorBody),
     ),
 )]

@@ -12,7 +12,7 @@ use crate::{
         subscriptions::{self, Subscription},
     },
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::Body,
     },
 };
@@ -22,7 +22,7 @@ use crate::{
     security(("bearer" = [])),
     responses(
         (status = 200, body = Status),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -40,7 +40,7 @@ pub async fn get_status(State(state): State<AppState>, auth: AuthUser) -> ApiRes
     security(("bearer" = [])),
     responses(
         (status = 200, body = Usage),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -72,8 +72,8 @@ pub async fn list_plans() -> Json<Vec<Plan>> {
     responses(
         (status = 200, body = Subscription),
         (status = 400, description = "Invalid subscription period", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -114,7 +114,7 @@ fn upgraded_period(
     responses(
         (status = 200, body = Subscription),
         (status = 400, description = "Cannot cancel free plan | Subscription already cancelled | Subscription already expired", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
         (status = 404, description = "Subscription not found", body = ErrorBody),
     ),
 )]
@@ -141,7 +141,7 @@ pub async fn cancel(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
     security(("bearer" = [])),
     responses(
         (status = 200, body = Subscription),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

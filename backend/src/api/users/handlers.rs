@@ -11,7 +11,7 @@ use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::users::{self, User},
     platform::{
-        error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody},
+        error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, IdPath},
     },
 };
@@ -21,7 +21,7 @@ use crate::{
     security(("bearer" = [])),
     responses(
         (status = 200, body = User),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -36,7 +36,7 @@ pub async fn get_me(auth: AuthUser) -> Json<User> {
     params(("username" = String, Path, description = "Substring to look for")),
     responses(
         (status = 200, body = Vec<User>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        Unauthenticated,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -57,8 +57,8 @@ pub async fn search_users(
     responses(
         (status = 200, body = User),
         (status = 404, description = "User not found", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), other_id = user_id))]
@@ -80,8 +80,8 @@ pub async fn get_user(State(state): State<AppState>, auth: AuthUser, IdPath(user
     responses(
         (status = 200, body = User),
         (status = 400, description = "Username already taken", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 422, description = "Validation error", body = ValidationErrorBody),
+        Unauthenticated,
+        Invalid,
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
