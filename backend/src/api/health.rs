@@ -15,11 +15,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Liveness: the process answers.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn health() -> Json<Value> {
     Json(json!({ "status": "healthy" }))
 }
 
 /// Readiness: the primary, the replica (reachable, and in use for reads) and Redis.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     replica::check(&state.db, &state.settings).await;
     let primary = match state.db.writer().await {

@@ -26,7 +26,7 @@ pub struct Inner {
     pub writes: Writes,
     pub mailer: Mailer,
     pub rate_limiter: RateLimiter,
-    /// New diaries' ids, reserved ahead (see `api::diaries::create_diary`).
+    /// New diaries' ids, reserved ahead (see `data::diaries::id_block`).
     pub diary_ids: IdBlock,
 }
 

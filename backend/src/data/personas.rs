@@ -11,7 +11,7 @@ use crate::{
     data::{diaries::DiaryText, friends},
     platform::{
         cache::{Cache, CacheKey},
-        db::{self, Executor},
+        db::{self, Executor, FromRow},
     },
 };
 
@@ -25,7 +25,8 @@ pub struct Customization {
     pub custom_greeting: Option<String>,
 }
 
-/// Read from the `jsonb` column; a stored object of another shape is a decoding error.
+/// Read strictly from the `jsonb` column (a customize call returns what it just merged); a persona
+/// read goes through `Lenient`.
 impl<'a> FromSql<'a> for Customization {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Json::<Self>::from_sql(ty, raw)?.0)
@@ -56,20 +57,42 @@ pub struct Persona {
     pub updated_at: DateTime<Utc>,
 }
 
-crate::from_row!(Persona {
-    id,
-    user_id,
-    name,
-    personality,
-    traits,
-    speaking_style,
-    avatar_url,
-    is_public,
-    customization,
-    level,
-    created_at,
-    updated_at,
-});
+impl FromRow for Persona {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            name: row.try_get("name")?,
+            personality: row.try_get("personality")?,
+            traits: row.try_get("traits")?,
+            speaking_style: row.try_get("speaking_style")?,
+            avatar_url: row.try_get("avatar_url")?,
+            is_public: row.try_get("is_public")?,
+            customization: row.try_get::<_, Lenient>("customization")?.0,
+            level: row.try_get("level")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// A persona's stored customization, read leniently: null, or an object of another shape (no
+/// write of ours stores one, but the column is plain `jsonb`), is served as `null`, never an error.
+struct Lenient(Option<Customization>);
+
+impl<'a> FromSql<'a> for Lenient {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(serde_json::from_value(Json::<Value>::from_sql(ty, raw)?.0).ok()))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(None))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <Json<Value> as FromSql>::accepts(ty)
+    }
+}
 
 const COLUMNS: &str = "id, user_id, name::text as name, personality, traits, speaking_style, avatar_url, is_public, \
                        customization, level, created_at, updated_at";

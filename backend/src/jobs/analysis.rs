@@ -56,7 +56,7 @@ pub fn prompt_text(diary: DiaryText) -> prompts::DiaryText {
 }
 
 /// Analyses the user's diary `diary_id` and stores the result (the job span carries its id).
-#[tracing::instrument(skip_all, fields(user_id = user_id, diary_id = diary_id))]
+#[tracing::instrument(level = "info", skip_all, fields(user_id = user_id, diary_id = diary_id))]
 pub async fn run(ctx: &Context, user_id: i64, diary_id: i64) -> JobResult {
     // Read on the primary (the job may run right after the diary was written), and not held
     // through the LLM call.

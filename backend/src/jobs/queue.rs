@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use tokio_postgres::types::Type;
 
-use super::AiJob;
+use super::{AiJob, JobState};
 use crate::platform::db::{self, Executor, Param};
 
 /// The apalis queue (`job_type`) all AI jobs share.
@@ -38,7 +38,7 @@ pub async fn enqueue_many(db: &mut impl Executor, jobs: &[(&AiJob, Option<&str>)
 }
 
 /// Jobs encoded for one statement: the arrays the `queued`/`tracked` CTEs read. A write that
-/// enqueues work can embed those CTEs in its own statement (see `diaries::create_diary`), so
+/// enqueues work can embed those CTEs in its own statement (see `data::diaries::CreateStatement`), so
 /// the row and its jobs commit together without an explicit transaction.
 pub struct Batch {
     ids: Vec<String>,
@@ -138,4 +138,35 @@ pub async fn depth(db: &mut impl Executor) -> db::Result<Depth> {
         &[(&QUEUE, Type::TEXT)],
     )
     .await
+}
+
+/// A queued task and the state of its `ai_jobs` row (none for a task without one).
+pub(super) struct KeyedJob {
+    pub id: String,
+    status: Option<String>,
+}
+crate::from_row!(KeyedJob { id, status });
+
+impl KeyedJob {
+    pub fn state(&self) -> Option<JobState> {
+        self.status.as_deref().and_then(JobState::parse)
+    }
+}
+
+/// The queued task holding idempotency key `key`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub(super) async fn keyed(db: &mut impl Executor, key: &str) -> db::Result<Option<KeyedJob>> {
+    db.fetch_opt(
+        "select j.id, a.status from apalis.jobs j left join ai_jobs a on a.id = j.id \
+         where j.job_type = $1 and j.idempotency_key = $2",
+        &[(&QUEUE, Type::TEXT), (&key, Type::TEXT)],
+    )
+    .await
+}
+
+/// Deletes the queued task `job_id`, freeing its idempotency key.
+#[tracing::instrument(level = "debug", skip_all, fields(job_id = job_id))]
+pub(super) async fn release(db: &mut impl Executor, job_id: &str) -> db::Result<()> {
+    db.execute("delete from apalis.jobs where id = $1", &[(&job_id, Type::TEXT)]).await?;
+    Ok(())
 }

@@ -4,10 +4,9 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio_postgres::types::Type;
 
 use super::{
-    AiJob, JobState, QUEUE,
+    AiJob, JobState,
     context::Context,
     error::{JobError, JobResult},
     new_job_id,
@@ -19,7 +18,7 @@ use crate::{
     },
     llm::prompts,
     platform::{
-        db::{self, Conn, Db, Executor},
+        db::{self, Conn, Db},
         time::week_start,
     },
 };
@@ -193,7 +192,7 @@ pub async fn request(
     newest_at: DateTime<Utc>,
 ) -> db::Result<Requested> {
     let key = format!("{}:{}", idempotency_key(user_id, kind, start), newest_at.timestamp_micros());
-    let existing = keyed(db, &key).await?;
+    let existing = super::queue::keyed(db, &key).await?;
     if let Some(job) = &existing
         && job.state() != Some(JobState::Failed)
     {
@@ -201,42 +200,13 @@ pub async fn request(
     }
     let mut tx = db.transaction().await?;
     if let Some(failed) = existing {
-        release(&mut tx, &failed.id).await?;
+        super::queue::release(&mut tx, &failed.id).await?;
     }
     let job_id = new_job_id();
     let job = AiJob::Report { job_id: job_id.clone(), user_id, kind, period_start: start };
     super::enqueue(&mut tx, &job, Some(&key)).await?;
     tx.commit().await?;
     Ok(Requested { job_id, enqueued: true })
-}
-
-/// A queued task and the state of its `ai_jobs` row (none for a task without one).
-struct KeyedJob {
-    id: String,
-    status: Option<String>,
-}
-crate::from_row!(KeyedJob { id, status });
-
-impl KeyedJob {
-    fn state(&self) -> Option<JobState> {
-        self.status.as_deref().and_then(JobState::parse)
-    }
-}
-
-/// The queued task holding idempotency key `key`.
-async fn keyed(db: &mut impl Executor, key: &str) -> db::Result<Option<KeyedJob>> {
-    db.fetch_opt(
-        "select j.id, a.status from apalis.jobs j left join ai_jobs a on a.id = j.id \
-         where j.job_type = $1 and j.idempotency_key = $2",
-        &[(&QUEUE, Type::TEXT), (&key, Type::TEXT)],
-    )
-    .await
-}
-
-/// Deletes the queued task `job_id`, freeing its idempotency key.
-async fn release(db: &mut impl Executor, job_id: &str) -> db::Result<()> {
-    db.execute("delete from apalis.jobs where id = $1", &[(&job_id, Type::TEXT)]).await?;
-    Ok(())
 }
 
 /// Enqueues the schedule's fan-out once per period, however many workers fire the tick.

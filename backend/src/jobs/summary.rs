@@ -41,7 +41,7 @@ async fn latest_diaries(ctx: &Context, user_id: i64, limit: i64) -> Result<Vec<p
 
 /// Summarises the user's diaries of the week starting `week_start` in one line, stored for the
 /// weekly insight (the job span carries its id).
-#[tracing::instrument(skip_all, fields(user_id = user_id, %week_start))]
+#[tracing::instrument(level = "info", skip_all, fields(user_id = user_id, %week_start))]
 pub async fn weekly(ctx: &Context, user_id: i64, week_start: NaiveDate) -> JobResult {
     let since = week_start.to_string();
     let week: Vec<_> = latest_diaries(ctx, user_id, 7).await?.into_iter().filter(|d| d.date >= since).collect();
@@ -51,9 +51,8 @@ pub async fn weekly(ctx: &Context, user_id: i64, week_start: NaiveDate) -> JobRe
     let s: Summary = ctx.llm.complete_json(&prompts::weekly_summary(&week), validate_summary).await?;
     let mut db = ctx.db.writer().await?;
     insights::store_text(&mut db, user_id, "weekly_summary", &since, &json!(s.summary.trim())).await?;
-    // Not the user's own write (the lifecycle records the job's write for them when it finishes):
-    // only today's cached weekly insight has to go, so it shows the new summary.
-    ctx.cache.invalidate(&[insights::weekly_insight_key(user_id, today())]).await;
+    // Today's cached weekly insight goes, so it shows the new summary.
+    ctx.writes.committed(&mut db, user_id, &[insights::weekly_insight_key(user_id, today())]).await?;
     Ok(Some(json!({ "week_start": week_start })))
 }
 
@@ -67,7 +66,7 @@ fn validate_summary(s: &Summary) -> Result<(), String> {
 
 /// Writes the user's three diary prompt suggestions for `day` from their latest diaries (the job
 /// span carries its id).
-#[tracing::instrument(skip_all, fields(user_id = user_id, %day))]
+#[tracing::instrument(level = "info", skip_all, fields(user_id = user_id, %day))]
 pub async fn prompts(ctx: &Context, user_id: i64, day: NaiveDate) -> JobResult {
     let diaries = latest_diaries(ctx, user_id, 5).await?;
     let p: Prompts = ctx.llm.complete_json(&prompts::prompt_suggestions(&diaries), validate_prompts).await?;

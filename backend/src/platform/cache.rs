@@ -157,7 +157,7 @@ impl CacheStore {
 
         // One computation per key in this process; the others await its result.
         let flight = {
-            let mut flights = self.0.single_flight.0.lock().expect("single flight lock");
+            let mut flights = self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             flights.entry(redis_key.clone()).or_default().clone()
         };
         let mut compute = Some(compute);
@@ -183,7 +183,7 @@ impl CacheStore {
             })
             .await
             .cloned();
-        self.0.single_flight.0.lock().expect("single flight lock").remove(&redis_key);
+        self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&redis_key);
         let raw = result?;
         let envelope: Envelope<T> = serde_json::from_str(&raw).map_err(anyhow::Error::from)?;
         if let Some(compute) = compute.filter(|_| min_lsn.is_some_and(|lsn| envelope.l < lsn.0)) {

@@ -2,10 +2,11 @@
 //! `{"detail": [{type, loc, msg, input, ctx?}]}` for 422 validation errors (FastAPI's shapes, which
 //! the frontend reads).
 //!
-//! Policy: handlers return `ApiError`; data helpers return `db::Error`, whose unique-constraint
-//! violations are mapped here by *constraint name* (never by message text); anything unexpected becomes `Internal`,
-//! which is logged once here, inside the request's span, and answered with an opaque body.
-//! Start-up code and jobs use `anyhow` with `.context(..)`.
+//! Policy: handlers return `ApiError`; data helpers return `db::Error`, whose constraint
+//! violations are mapped here by *constraint name* (never by message text), whose outages and
+//! timeouts answer 503, and whose other failures become `Internal`, logged once here, inside the
+//! request's span, with the cause chain, and answered with an opaque body. Start-up code uses
+//! `anyhow` with `.context(..)`; jobs use `jobs::JobError`, which keeps a `db::Error` as its source.
 
 use std::borrow::Cow;
 

@@ -52,7 +52,9 @@ impl Mailer {
     /// What the log mailer recorded (empty for SMTP).
     pub fn outbox(&self) -> Vec<SentMail> {
         match self {
-            Self::Log(outbox) => outbox.lock().expect("outbox lock").iter().cloned().collect(),
+            Self::Log(outbox) => {
+                outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+            }
             Self::Smtp { .. } => Vec::new(),
         }
     }
@@ -62,7 +64,7 @@ impl Mailer {
         match self {
             Self::Log(outbox) => {
                 tracing::info!(subject, link, "e-mail not sent (no SMTP configured); link logged instead");
-                let mut outbox = outbox.lock().expect("outbox lock");
+                let mut outbox = outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if outbox.len() >= 100 {
                     outbox.pop_front();
                 }

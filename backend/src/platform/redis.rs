@@ -55,7 +55,7 @@ impl Redis {
     /// The connection, or `None` while Redis is backing off.
     async fn conn(&self) -> Option<ConnectionManager> {
         {
-            let state = self.inner.state.lock().expect("redis state lock");
+            let state = self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if state.down_until.is_some_and(|t| Instant::now() < t) {
                 return None;
             }
@@ -71,7 +71,7 @@ impl Redis {
             .await
         {
             Ok(Ok(conn)) => {
-                self.inner.state.lock().expect("redis state lock").conn = Some(conn.clone());
+                self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).conn = Some(conn.clone());
                 Some(conn)
             }
             Ok(Err(err)) => {
@@ -88,7 +88,7 @@ impl Redis {
     fn failed(&self, why: &str) {
         tracing::warn!(why, "redis unavailable; falling back to postgres for {BACKOFF:?}");
         metrics::counter!("redis_errors_total").increment(1);
-        let mut state = self.inner.state.lock().expect("redis state lock");
+        let mut state = self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         state.down_until = Some(Instant::now() + BACKOFF);
         state.conn = None;
     }

@@ -26,7 +26,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     fn count_locally(&self, key: &str) -> i64 {
-        let mut map = self.local.lock().expect("rate limiter lock");
+        let mut map = self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         if map.len() > 10_000 {
             map.retain(|_, (_, started)| now.duration_since(*started) < WINDOW);

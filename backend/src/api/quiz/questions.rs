@@ -103,11 +103,16 @@ fn traits_of(answers: &[Answer]) -> ApiResult<Vec<String>> {
     let mut seen = [false; 5];
     let mut traits = Vec::new();
     for answer in answers {
-        let index = (answer.question_id - 1) as usize;
+        // Validation keeps the question id in 1-5; this only guards against that ever changing.
+        let index = usize::try_from(answer.question_id - 1).ok();
+        let Some((index, option)) = index.and_then(|i| Some((i, QUESTIONS.get(i)?.1[answer.option_id as usize])))
+        else {
+            return Err(ApiError::bad_request("Invalid answer"));
+        };
         if std::mem::replace(&mut seen[index], true) {
             return Err(ApiError::bad_request(format!("Duplicate answer for question {}", answer.question_id)));
         }
-        traits.extend(QUESTIONS[index].1[answer.option_id as usize].1.iter().map(|t| (*t).to_owned()));
+        traits.extend(option.1.iter().map(|t| (*t).to_owned()));
     }
     Ok(traits)
 }

@@ -8,7 +8,8 @@
 //! primary. A replica query that fails or times out is retried once on the primary, and the replica
 //! is marked down until the monitor sees it healthy again.
 //!
-//! Every statement goes through [`Executor`] (a pooled [`Conn`] or a [`Tx`]): bounded by the query
+//! Every statement of the app goes through [`Executor`] (the replica monitor alone reads its pool
+//! directly: its reading must not fail over) (a pooled [`Conn`] or a [`Tx`]): bounded by the query
 //! timeout, errors as [`Error`], rows as [`FromRow`] types read by column name.
 
 mod conn;
