@@ -312,3 +312,24 @@ async fn a_friends_persona_is_visible_to_accepted_friends_while_public() {
     app.wait_for_replica().await;
     assert_detail(app.get(&path, Some(&me)).await, StatusCode::FORBIDDEN, "This persona is private").await;
 }
+
+#[tokio::test]
+async fn a_stored_customization_of_another_shape_is_served_as_null() {
+    let app = TestApp::spawn().await;
+    let token = app.user("mina").await;
+    let id = app.user_id(&token).await;
+    app.sql()
+        .await
+        .execute(
+            "insert into personas (user_id, name, personality, traits, customization) \
+             values ($1, '하루', '다정함', '{따뜻한}', '[1, 2]'::jsonb)",
+            &[&id],
+        )
+        .await
+        .unwrap();
+
+    let persona = json_of(app.get("/api/v1/personas/me", Some(&token)).await, StatusCode::OK).await;
+
+    assert_eq!(persona["customization"], Value::Null);
+    assert_eq!(persona["name"], "하루");
+}
