@@ -11,7 +11,7 @@ use super::{
 use crate::{
     data::{
         diaries::{self, DiaryText, NewAnalysis},
-        mental::{MentalFeedback, OVERALL_STATUSES},
+        mental::{Axes, MentalFeedback, OVERALL_STATUSES},
     },
     llm::prompts,
 };
@@ -19,19 +19,15 @@ use crate::{
 /// The LLM's analysis of one diary: six axis scores, the overall status and the feedback.
 #[derive(Deserialize)]
 struct Analysis {
-    emotional_stability: i64,
-    vitality: i64,
-    self_esteem: i64,
-    positivity: i64,
-    social_connection: i64,
-    resilience: i64,
+    #[serde(flatten)]
+    axes: Axes,
     overall_status: String,
     feedback: MentalFeedback,
 }
 
 /// Rejects an analysis outside the stored ranges (the LLM is asked again).
 fn validate(a: &Analysis) -> Result<(), String> {
-    let scores = [a.emotional_stability, a.vitality, a.self_esteem, a.positivity, a.social_connection, a.resilience];
+    let scores = a.axes.values();
     if scores.iter().any(|s| !(0..=100).contains(s)) {
         return Err(format!("scores must be 0-100: {scores:?}"));
     }
@@ -68,17 +64,11 @@ pub async fn run(ctx: &Context, user_id: i64, diary_id: i64) -> JobResult {
     let analysis_date = diary.diary_date;
     let a: Analysis = ctx.llm.complete_json(&prompts::analysis(&prompt_text(diary)), validate).await?;
     let feedback = serde_json::to_value(&a.feedback).map_err(|e| JobError::Internal(e.to_string()))?;
-    // Validated as 0-100 above, so each score fits a smallint.
-    let score = |s: i64| s as i16;
     let analysis = NewAnalysis {
         user_id,
         diary_id,
-        emotional_stability: score(a.emotional_stability),
-        vitality: score(a.vitality),
-        self_esteem: score(a.self_esteem),
-        positivity: score(a.positivity),
-        social_connection: score(a.social_connection),
-        resilience: score(a.resilience),
+        // Validated as 0-100 above, so each score fits a smallint.
+        scores: a.axes.values().map(|s| s as i16),
         overall_status: &a.overall_status,
         analysis_date,
         feedback: &feedback,

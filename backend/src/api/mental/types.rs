@@ -17,28 +17,7 @@ pub struct CurrentAnalysis {
 }
 
 /// The radar's shape: the axes without the `_score` suffix.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RadarData {
-    emotional_stability: i64,
-    vitality: i64,
-    self_esteem: i64,
-    positivity: i64,
-    social_connection: i64,
-    resilience: i64,
-}
-
-impl From<Scores> for RadarData {
-    fn from(s: Scores) -> Self {
-        Self {
-            emotional_stability: s.emotional_stability_score,
-            vitality: s.vitality_score,
-            self_esteem: s.self_esteem_score,
-            positivity: s.positivity_score,
-            social_connection: s.social_connection_score,
-            resilience: s.resilience_score,
-        }
-    }
-}
+pub type RadarData = crate::data::mental::Axes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

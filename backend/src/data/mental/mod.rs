@@ -7,7 +7,7 @@ mod feedback;
 pub use analyses::*;
 pub use feedback::{MentalFeedback, fallback_feedback, feedback_or_fallback};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The six axes, in contract order: 0-100, higher is better, 50 is neutral.
@@ -30,6 +30,46 @@ pub const SCORE_COLUMNS: &str = "emotional_stability_score, vitality_score, self
 
 /// The overall statuses an analysis can have, from best to worst.
 pub const OVERALL_STATUSES: [&str; 4] = ["good", "neutral", "concerning", "critical"];
+
+/// The six axes by their plain names: how the radar serves them and how the LLM's analysis
+/// states them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RadarData)]
+pub struct Axes {
+    pub emotional_stability: i64,
+    pub vitality: i64,
+    pub self_esteem: i64,
+    pub positivity: i64,
+    pub social_connection: i64,
+    pub resilience: i64,
+}
+
+impl Axes {
+    /// The values in `AXES` order.
+    pub fn values(&self) -> [i64; 6] {
+        [
+            self.emotional_stability,
+            self.vitality,
+            self.self_esteem,
+            self.positivity,
+            self.social_connection,
+            self.resilience,
+        ]
+    }
+}
+
+impl From<Scores> for Axes {
+    fn from(s: Scores) -> Self {
+        Self {
+            emotional_stability: s.emotional_stability_score,
+            vitality: s.vitality_score,
+            self_esteem: s.self_esteem_score,
+            positivity: s.positivity_score,
+            social_connection: s.social_connection_score,
+            resilience: s.resilience_score,
+        }
+    }
+}
 
 /// The six scores as `<axis>_score` fields (flattened into the shapes that carry them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
