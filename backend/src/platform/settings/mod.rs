@@ -1,9 +1,40 @@
 //! Typed settings, read once from the environment at start-up (every variable is documented in
-//! `.env.example`). Tests build a `Settings` directly and change what they need.
+//! `.env.example`) and checked as a whole by `check` (`dearme check-config`). Tests build a
+//! `Settings` directly and change what they need.
+
+mod check;
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+
+use check::Env;
+
+/// One problem with one variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub name: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.message)
+    }
+}
+
+/// Every problem found, one a line.
+#[derive(Debug)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for Problems {}
 
 /// A value that must never reach a log line.
 #[derive(Clone)]
@@ -96,133 +127,112 @@ pub struct SmtpSettings {
 }
 
 impl Settings {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let database_url = required("DATABASE_URL")?;
-        let jwt_secret = required("JWT_SECRET")?;
-        if jwt_secret.len() < 32 {
-            bail!("JWT_SECRET must be at least 32 characters");
-        }
-        Ok(Self {
-            listen_addr: optional("LISTEN_ADDR").unwrap_or_else(|| "0.0.0.0:8000".into()),
-            database_read_url: Secret::new(optional("DATABASE_READ_URL").unwrap_or_else(|| database_url.clone())),
-            database_direct_url: Secret::new(optional("DATABASE_DIRECT_URL").unwrap_or_else(|| database_url.clone())),
+    /// Reads and checks every setting from the process environment; `Err` lists every problem
+    /// (what `dearme check-config` prints), not just the first.
+    pub fn from_env() -> Result<Self, Problems> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The same from any environment: `lookup` gives a variable's value (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Problems> {
+        let mut env = Env::new(&lookup);
+        let settings = Self::read(&mut env);
+        check::validate(&settings, &mut env);
+        env.finish(settings)
+    }
+
+    /// Every value, its default where it is unset or unreadable (then `env` has the problem).
+    fn read(env: &mut Env<'_>) -> Self {
+        let database_url = env.required("DATABASE_URL");
+        let proxies = env.list("TRUSTED_PROXIES", "127.0.0.1/32,::1/128");
+        Self {
+            listen_addr: env.optional("LISTEN_ADDR").unwrap_or_else(|| "0.0.0.0:8000".into()),
+            database_read_url: Secret::new(env.optional("DATABASE_READ_URL").unwrap_or_else(|| database_url.clone())),
+            database_direct_url: Secret::new(
+                env.optional("DATABASE_DIRECT_URL").unwrap_or_else(|| database_url.clone()),
+            ),
             database_url: Secret::new(database_url),
-            db_pool_size: parse_or("DB_POOL_SIZE", 16)?,
-            db_connect_timeout: millis_or("DB_CONNECT_TIMEOUT_MS", 2_000)?,
-            db_query_timeout: millis_or("DB_QUERY_TIMEOUT_MS", 5_000)?,
-            replica_max_lag_bytes: parse_or("REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024)?,
-            replica_max_lag: millis_or("REPLICA_MAX_LAG_MS", 30_000)?,
-            replica_check_interval: millis_or("REPLICA_CHECK_INTERVAL_MS", 100)?,
-            redis_url: Secret::new(required("REDIS_URL")?),
-            redis_prefix: optional("REDIS_PREFIX").unwrap_or_else(|| "dearme:v1".into()),
-            redis_timeout: millis_or("REDIS_TIMEOUT_MS", 250)?,
-            jwt_secret: Secret::new(jwt_secret),
-            session_ttl: Duration::from_secs(parse_or("SESSION_TTL_SECS", 24 * 3600)?),
-            request_timeout: millis_or("REQUEST_TIMEOUT_MS", 30_000)?,
-            body_limit_bytes: parse_or("BODY_LIMIT_BYTES", 1024 * 1024)?,
-            cors_origins: list("CORS_ORIGINS", "http://localhost:5173,http://localhost:3000,http://127.0.0.1:5173"),
-            trusted_proxies: list("TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
-                .iter()
-                .map(|s| s.parse())
-                .collect::<Result<_, _>>()
-                .context("TRUSTED_PROXIES")?,
-            rate_limit_enabled: parse_or("RATE_LIMIT_ENABLED", true)?,
-            frontend_url: optional("FRONTEND_URL").unwrap_or_else(|| "http://localhost:5173".into()),
-            smtp: SmtpSettings::from_env()?,
-            auto_verify_email: parse_or("AUTO_VERIFY_EMAIL", false)?,
-            log_json: optional("LOG_FORMAT").is_some_and(|f| f == "json"),
-            cache_enabled: parse_or("CACHE_ENABLED", true)?,
-            cache_ttls: CacheTtls::from_env()?,
-            llm: LlmSettings::from_env()?,
-            job_wait_timeout: millis_or("JOB_WAIT_TIMEOUT_MS", 90_000)?,
-            stream_idle_timeout: millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000)?,
-            worker: WorkerSettings::from_env()?,
-        })
+            db_pool_size: env.parse_or("DB_POOL_SIZE", 16),
+            db_connect_timeout: env.millis_or("DB_CONNECT_TIMEOUT_MS", 2_000),
+            db_query_timeout: env.millis_or("DB_QUERY_TIMEOUT_MS", 5_000),
+            replica_max_lag_bytes: env.parse_or("REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024),
+            replica_max_lag: env.millis_or("REPLICA_MAX_LAG_MS", 30_000),
+            replica_check_interval: env.millis_or("REPLICA_CHECK_INTERVAL_MS", 100),
+            redis_url: Secret::new(env.required("REDIS_URL")),
+            redis_prefix: env.optional("REDIS_PREFIX").unwrap_or_else(|| "dearme:v1".into()),
+            redis_timeout: env.millis_or("REDIS_TIMEOUT_MS", 250),
+            jwt_secret: Secret::new(env.required("JWT_SECRET")),
+            session_ttl: Duration::from_secs(env.parse_or("SESSION_TTL_SECS", 24 * 3600)),
+            request_timeout: env.millis_or("REQUEST_TIMEOUT_MS", 30_000),
+            body_limit_bytes: env.parse_or("BODY_LIMIT_BYTES", 1024 * 1024),
+            cors_origins: env.list("CORS_ORIGINS", "http://localhost:5173,http://localhost:3000,http://127.0.0.1:5173"),
+            trusted_proxies: env.parse_each("TRUSTED_PROXIES", &proxies, "an IP network (address/prefix)"),
+            rate_limit_enabled: env.parse_or("RATE_LIMIT_ENABLED", true),
+            frontend_url: env.optional("FRONTEND_URL").unwrap_or_else(|| "http://localhost:5173".into()),
+            smtp: SmtpSettings::read(env),
+            auto_verify_email: env.parse_or("AUTO_VERIFY_EMAIL", false),
+            log_json: env.optional("LOG_FORMAT").is_some_and(|f| f == "json"),
+            cache_enabled: env.parse_or("CACHE_ENABLED", true),
+            cache_ttls: CacheTtls::read(env),
+            llm: LlmSettings::read(env),
+            job_wait_timeout: env.millis_or("JOB_WAIT_TIMEOUT_MS", 90_000),
+            stream_idle_timeout: env.millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000),
+            worker: WorkerSettings::read(env),
+        }
     }
 }
 
 impl SmtpSettings {
     /// `None` without `SMTP_HOST`: mail is then logged, not sent (development).
-    fn from_env() -> anyhow::Result<Option<Self>> {
-        let Some(host) = optional("SMTP_HOST") else { return Ok(None) };
-        Ok(Some(Self {
+    fn read(env: &mut Env<'_>) -> Option<Self> {
+        let host = env.optional("SMTP_HOST")?;
+        Some(Self {
             host,
-            port: parse_or("SMTP_PORT", 25)?,
-            username: optional("SMTP_USERNAME"),
-            password: optional("SMTP_PASSWORD").map(Secret::new),
-            from: optional("SMTP_FROM").unwrap_or_else(|| "DearMe <no-reply@dearme.local>".into()),
-        }))
+            port: env.parse_or("SMTP_PORT", 25),
+            username: env.optional("SMTP_USERNAME"),
+            password: env.optional("SMTP_PASSWORD").map(Secret::new),
+            from: env.optional("SMTP_FROM").unwrap_or_else(|| "DearMe <no-reply@dearme.local>".into()),
+        })
     }
 }
 
 impl CacheTtls {
-    fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            persona: Duration::from_secs(parse_or("CACHE_TTL_PERSONA_SECS", 3600)?),
-            stats: Duration::from_secs(parse_or("CACHE_TTL_STATS_SECS", 600)?),
-            friends: Duration::from_secs(parse_or("CACHE_TTL_FRIENDS_SECS", 300)?),
-        })
+    fn read(env: &mut Env<'_>) -> Self {
+        Self {
+            persona: Duration::from_secs(env.parse_or("CACHE_TTL_PERSONA_SECS", 3600)),
+            stats: Duration::from_secs(env.parse_or("CACHE_TTL_STATS_SECS", 600)),
+            friends: Duration::from_secs(env.parse_or("CACHE_TTL_FRIENDS_SECS", 300)),
+        }
     }
 }
 
 impl LlmSettings {
-    fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            base_url: optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
-            api_key: Secret::new(optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
-            model: optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
-            timeout: millis_or("LLM_TIMEOUT_MS", 60_000)?,
-            max_concurrency: parse_or("LLM_MAX_CONCURRENCY", 8)?,
-            max_attempts: parse_or("LLM_MAX_ATTEMPTS", 4)?,
-            backoff: millis_or("LLM_BACKOFF_MS", 1_000)?,
-        })
+    fn read(env: &mut Env<'_>) -> Self {
+        Self {
+            base_url: env.optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
+            api_key: Secret::new(env.optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
+            model: env.optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+            timeout: env.millis_or("LLM_TIMEOUT_MS", 60_000),
+            max_concurrency: env.parse_or("LLM_MAX_CONCURRENCY", 8),
+            max_attempts: env.parse_or("LLM_MAX_ATTEMPTS", 4),
+            backoff: env.millis_or("LLM_BACKOFF_MS", 1_000),
+        }
     }
 }
 
 impl WorkerSettings {
-    fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            concurrency: parse_or("WORKER_CONCURRENCY", 16)?,
-            heartbeat: millis_or("WORKER_HEARTBEAT_MS", 10_000)?,
-            poll_interval: millis_or("WORKER_POLL_INTERVAL_MS", 500)?,
-            shutdown_timeout: millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000)?,
-            job_timeout: millis_or("JOB_TIMEOUT_MS", 300_000)?,
-            metrics_addr: optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
-            weekly_report_cron: optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
-            monthly_report_cron: optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
-        })
+    fn read(env: &mut Env<'_>) -> Self {
+        Self {
+            concurrency: env.parse_or("WORKER_CONCURRENCY", 16),
+            heartbeat: env.millis_or("WORKER_HEARTBEAT_MS", 10_000),
+            poll_interval: env.millis_or("WORKER_POLL_INTERVAL_MS", 500),
+            shutdown_timeout: env.millis_or("WORKER_SHUTDOWN_TIMEOUT_MS", 30_000),
+            job_timeout: env.millis_or("JOB_TIMEOUT_MS", 300_000),
+            metrics_addr: env.optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
+            weekly_report_cron: env.optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
+            monthly_report_cron: env.optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
+        }
     }
-}
-
-fn optional(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn required(name: &str) -> anyhow::Result<String> {
-    optional(name).with_context(|| format!("{name} must be set (see .env.example)"))
-}
-
-fn parse_or<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: fmt::Display,
-{
-    match optional(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-    }
-}
-
-fn millis_or(name: &str, default_ms: u64) -> anyhow::Result<Duration> {
-    parse_or(name, default_ms).map(Duration::from_millis)
-}
-
-fn list(name: &str, default: &str) -> Vec<String> {
-    optional(name)
-        .unwrap_or_else(|| default.into())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// An IPv4 or IPv6 network in CIDR notation (a bare address is a /32 or /128).
