@@ -8,9 +8,11 @@
 //! - `data`: each resource's typed rows and SQL, shared by the API and the jobs;
 //! - `jobs`: the queue's contract (job kinds, states, stream events), the worker, one file a job;
 //! - `api`: the HTTP state, the session extractor and one module per resource;
-//! - `startup` and `openapi`: boot and the served OpenAPI document (imported by nobody).
+//! - `startup`, `openapi` and `cli`: boot, the served OpenAPI document and the operator commands
+//!   (`dearme users ...`); imported by nobody but each other and `main`.
 
 pub mod api;
+pub mod cli;
 pub mod data;
 pub mod jobs;
 pub mod llm;

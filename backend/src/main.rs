@@ -1,28 +1,33 @@
-//! `dearme serve | worker | migrate | check-config | dev-llm`: one binary, so every container runs
-//! the same image; the library does the work.
+//! `dearme serve | worker | migrate | check-config | dev-llm | users`: one binary, so every
+//! container runs the same image; the library does the work.
 
 use anyhow::Context;
-use dearme::{platform::settings::Settings, startup::Application};
+use dearme::{
+    cli::{self, Outcome},
+    platform::settings::Settings,
+    startup::Application,
+};
 
-const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm>
+const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm|users>
   serve         run the HTTP API
   worker        run the background jobs (every LLM call) and the report schedule
   migrate       apply database migrations and the job queue's schema (direct connection to the primary)
   check-config  check every setting without connecting to anything: prints each problem (naming its
                 variable) and exits 2, or prints `config ok` (serve, worker and migrate check first too)
-  dev-llm       run the OpenAI-compatible development LLM server (DEV_LLM_ADDR, default 127.0.0.1:8090)";
+  dev-llm       run the OpenAI-compatible development LLM server (DEV_LLM_ADDR, default 127.0.0.1:8090)
+  users         operator commands on accounts: `users verify EMAIL`, `users create EMAIL USERNAME`
+                (`dearme users` alone explains them)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().collect();
+    let command = args.get(1).cloned().unwrap_or_default();
     match command.as_str() {
         "dev-llm" => dev_llm().await,
         "check-config" => check_config(),
+        "users" => users(&args[2..]).await,
         "serve" | "worker" | "migrate" => {
-            let settings = Settings::from_env().unwrap_or_else(|problems| {
-                eprintln!("invalid configuration (`dearme check-config` lists the same):\n{problems}");
-                std::process::exit(2);
-            });
+            let settings = settings();
             dearme::platform::telemetry::init(settings.log_json);
             match command.as_str() {
                 "serve" => Application::build(settings).await?.run_until(dearme::platform::shutdown::signal()).await,
@@ -33,6 +38,34 @@ async fn main() -> anyhow::Result<()> {
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
+        }
+    }
+}
+
+/// Every setting checked, or the problems printed and exit 2.
+fn settings() -> Settings {
+    Settings::from_env().unwrap_or_else(|problems| {
+        eprintln!("invalid configuration (`dearme check-config` lists the same):\n{problems}");
+        std::process::exit(2);
+    })
+}
+
+/// Operator commands: one line on stdout and exit 0, or one line on stderr and exit 1 (2 for a
+/// wrong invocation or configuration). No log output: the line is the answer.
+#[allow(clippy::print_stdout, reason = "the command's one line of output")]
+async fn users(args: &[String]) -> anyhow::Result<()> {
+    let Some(command) = cli::Command::parse(args) else {
+        eprintln!("{}", cli::USAGE);
+        std::process::exit(2);
+    };
+    match cli::run(command, &settings()).await? {
+        Outcome::Done(line) => {
+            println!("{line}");
+            Ok(())
+        }
+        Outcome::Failed(line) => {
+            eprintln!("{line}");
+            std::process::exit(1);
         }
     }
 }

@@ -56,6 +56,11 @@ def load_config(path):
 # compose
 
 ONE_SHOT = {"migrate"}
+# The replica side never blocks `up` (a replica still cloning, down, or promoted in a failover):
+# whatever depends on it waits for its container only (service_started) and not even for that
+# (required: false); reads go to the primary meanwhile. The primary stays a hard dependency.
+REPLICA_SIDE = {"postgres-replica", "pgbouncer-ro"}
+PRIMARY_SIDE = {"api": "pgbouncer-rw", "worker": "pgbouncer-rw", "migrate": "postgres-primary"}
 # Images without a shell or HTTP client: health comes from Prometheus (`up`, *_up metrics).
 NO_HEALTHCHECK_OK = {"migrate", "nginx-exporter"}
 
@@ -108,9 +113,22 @@ def compose_policy(config_path):
             if dep not in services:
                 fail(f"{name}: depends on unknown service {dep}")
                 continue
+            if dep in REPLICA_SIDE:
+                if cond.get("condition") != "service_started" or cond.get("required", True) is not False:
+                    fail(f"{name}: depends_on {dep} (replica side) should be condition service_started with "
+                         f"required: false (has {cond.get('condition')}, required: {cond.get('required', True)})")
+                continue
             want = "service_completed_successfully" if dep in ONE_SHOT else "service_healthy"
             if cond.get("condition") != want:
                 fail(f"{name}: depends_on {dep} should use condition {want} (has {cond.get('condition')})")
+
+    for name, dep in PRIMARY_SIDE.items():
+        if services.get(name, {}).get("depends_on", {}).get(dep, {}).get("condition") != "service_healthy":
+            fail(f"{name}: must wait for {dep} to be healthy (the primary is a hard dependency)")
+    # After a promotion the replica is no longer in recovery: its healthcheck must still pass.
+    replica_test = compose_str(" ".join(services.get("postgres-replica", {}).get("healthcheck", {}).get("test") or []))
+    if "pg_is_in_recovery()" in replica_test and "NOT pg_is_in_recovery() OR" not in replica_test:
+        fail("postgres-replica: healthcheck must also pass on a promoted server (NOT pg_is_in_recovery() OR ...)")
 
     for name, replicas in (("api", 3), ("worker", 2)):
         got = services.get(name, {}).get("deploy", {}).get("replicas")

@@ -114,6 +114,29 @@ pub async fn mark_verified(db: &mut impl Executor, user_id: i64) -> db::Result<(
     Ok(())
 }
 
+/// An account an operator marked verified (`dearme users verify`).
+pub struct Verification {
+    pub id: i64,
+    pub email: String,
+    /// It already was verified: nothing changed.
+    pub was_verified: bool,
+}
+
+crate::from_row!(Verification { id, email, was_verified });
+
+/// Marks the account with this e-mail (case-insensitively) verified; `None` without one.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn verify_by_email(db: &mut impl Executor, email: &str) -> db::Result<Option<Verification>> {
+    db.fetch_opt(
+        "with old as (select id, email_verified from users where lower(email) = lower($1) for update) \
+         update users u set email_verified = true, \
+         updated_at = case when old.email_verified then u.updated_at else now() end \
+         from old where u.id = old.id returning u.id, u.email, old.email_verified as was_verified",
+        &[(&email, Type::TEXT)],
+    )
+    .await
+}
+
 /// Replaces the account's password hash.
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
 pub async fn set_password(db: &mut impl Executor, user_id: i64, password_hash: &str) -> db::Result<()> {

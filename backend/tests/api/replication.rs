@@ -145,6 +145,37 @@ async fn reads_fall_back_to_the_primary_without_hanging_when_the_replica_is_down
     assert!(metrics.contains("db_replica_up 0"), "{metrics}");
 }
 
+/// A read URL nobody answers at boot (the replica container absent, or still cloning): the API
+/// starts, serves every read from the primary, and readiness says the replica is down without
+/// failing (the primary is up).
+#[tokio::test]
+async fn the_api_starts_and_serves_from_the_primary_when_the_replica_is_unreachable_at_boot() {
+    let port = free_port();
+    let app = TestApp::builder()
+        .settings(move |s| {
+            s.database_read_url =
+                dearme::platform::settings::Secret::new(format!("postgres://dearme:unused@127.0.0.1:{port}/dearme"));
+        })
+        .spawn()
+        .await;
+    assert!(!app.state.db.replica().is_reachable(), "the check before serving saw no replica");
+    let token = app.user("minji").await;
+    let before = reads("primary", "replica_unhealthy");
+    let me = json_of(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(me["username"], "minji");
+    app.diary(&token, 0, None).await;
+    let list = json_of(app.get("/api/v1/diaries", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(list["total"], 1);
+    assert!(reads("primary", "replica_unhealthy") > before, "reads went to the primary");
+    assert_eq!(reads("replica", "healthy"), 0, "nothing was read from the dead replica");
+
+    let ready = json_of(app.get("/health/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert_eq!(ready["checks"]["primary"], "up");
+    assert_eq!(ready["checks"]["replica"]["status"], "down");
+    assert_eq!(ready["checks"]["replica"]["in_use"], false);
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -1,7 +1,7 @@
 //! Accounts: registration, login, e-mail verification, password reset, logout (contract 4.1),
 //! and the session every other endpoint authenticates with.
 
-mod hashing;
+pub mod hashing;
 pub mod jwt;
 pub mod login;
 pub mod password;
@@ -14,8 +14,10 @@ pub mod verify;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
 pub use crate::platform::random::token as random_token;
+use crate::{api::state::AppState, platform::http::timeout};
+/// The sign-up input and its rules, which `dearme users create` applies too.
+pub use types::Register;
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -29,4 +31,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(password::forgot_password))
         .routes(routes!(password::reset_password))
         .routes(routes!(login::logout))
+        .route_layer(timeout::short())
 }
