@@ -5,10 +5,10 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Bytes,
     extract::{Request, State},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, header},
     middleware,
     routing::get,
 };
@@ -22,7 +22,6 @@ use tower_http::{
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     sensitive_headers::SetSensitiveRequestHeadersLayer,
-    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -35,7 +34,10 @@ use crate::{
     platform::{
         cache::CacheStore,
         db,
-        http::middleware::{json_errors, method_not_allowed, not_found, record_metrics},
+        http::{
+            middleware::{json_errors, method_not_allowed, not_found, record_metrics, record_route},
+            timeout::{self, Timeouts},
+        },
         mail::Mailer,
         metrics,
         redis::Redis,
@@ -81,6 +83,7 @@ impl Application {
 /// The state the API and the worker share, and the replica monitor feeding its routing.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
     metrics::install(&crate::jobs::JobKind::names());
+    metrics::register_llm_provider(&settings.llm);
     // rustls needs one process-wide crypto provider (ring: no C toolchain needed to build it).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = db::Db::new(settings).context("database pools")?;
@@ -108,9 +111,9 @@ pub fn router(state: &AppState) -> Router {
     let (api, document) = openapi::api();
     // Serialized once: the document is the same for the life of the process.
     let document = Bytes::from(serde_json::to_vec(&document).expect("the OpenAPI document serializes"));
-    let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(api.route_layer(middleware::from_fn(record_metrics)))
+    // Each API router sets its routes' time limits (`platform::http::timeout`); these get the
+    // request timeout.
+    let plain = Router::new()
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document.clone()) }),
@@ -118,6 +121,11 @@ pub fn router(state: &AppState) -> Router {
         .merge(health::router())
         .route("/", get(root))
         .route("/metrics", get(|State(state): State<AppState>| async move { metrics::render(&state.db) }))
+        .route_layer(timeout::short());
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api.route_layer(middleware::from_fn(record_route)))
+        .merge(plain)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
@@ -138,12 +146,15 @@ pub fn router(state: &AppState) -> Router {
                         user_id = tracing::field::Empty,
                     )
                 }))
+                // Outside the panic layer and the routes' time limits: their 500s and 503s count.
+                .layer(middleware::from_fn(record_metrics))
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(CatchPanicLayer::new())
+                // Outside the panic layer: a panic's 500 gets the JSON shape too.
                 .layer(middleware::from_fn(json_errors))
+                .layer(CatchPanicLayer::new())
                 .layer(cors(&settings.cors_origins))
                 .layer(CompressionLayer::new())
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+                .layer(Extension(Timeouts::new(settings.request_timeout, settings.job_wait_timeout)))
                 .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes)),
         )
 }

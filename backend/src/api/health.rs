@@ -1,6 +1,7 @@
 //! Liveness and readiness. `/health` answers `{"status": "healthy"}`; `/health/ready` checks the
 //! primary, the replica and Redis, and is 503 only when the primary (without which nothing
-//! works) is down: a down replica or Redis degrades the service but does not stop it.
+//! works) is down: a down replica or Redis degrades the service but does not stop it. It also
+//! names the LLM provider in use (`llm_provider`).
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use serde_json::{Value, json};
@@ -45,7 +46,9 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                     "lag_seconds": health.lag().as_secs_f64(),
                 },
                 "redis": word(redis),
-            }
+            },
+            // Which LLM the settings call (`dev`: the development double's canned answers).
+            "llm_provider": state.settings.llm.provider.as_str(),
         })),
     )
 }

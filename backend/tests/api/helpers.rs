@@ -327,6 +327,7 @@ impl TestAppBuilder {
             cache_enabled: true,
             cache_ttls: Default::default(),
             llm: dearme::platform::settings::LlmSettings {
+                provider: dearme::platform::settings::LlmProvider::Dev,
                 base_url: format!("http://{llm_addr}/v1"),
                 api_key: Secret::new("test"),
                 model: "dev-model".into(),

@@ -10,7 +10,7 @@ pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -18,7 +18,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(crud::create_chat, crud::list_chats))
         .routes(routes!(crud::get_chat, crud::delete_chat))
-        .routes(routes!(send::send_message, crud::list_messages))
-        .routes(routes!(relay::stream_message))
-        .routes(routes!(relay::resume_stream))
+        .routes(routes!(crud::list_messages))
+        .route_layer(timeout::short())
+        // Waits for the reply job.
+        .merge(OpenApiRouter::new().routes(routes!(send::send_message)).route_layer(timeout::waiting()))
+        // SSE: each stream ends itself after `STREAM_IDLE_TIMEOUT_MS` without an event.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(relay::stream_message))
+                .routes(routes!(relay::resume_stream))
+                .route_layer(timeout::streaming()),
+        )
 }

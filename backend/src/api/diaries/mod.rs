@@ -10,9 +10,9 @@ pub mod weekly;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
 /// New diaries' ids, reserved ahead (the application state holds one block).
 pub use crate::data::diaries::id_block;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -25,4 +25,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(weekly::get_weekly_insight))
         .routes(routes!(prompts::get_prompt_suggestions))
         .routes(routes!(handlers::get_diary, handlers::update_diary, handlers::delete_diary))
+        .route_layer(timeout::short())
 }

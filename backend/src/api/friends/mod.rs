@@ -9,7 +9,7 @@ pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -23,4 +23,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lists::list_friends_with_persona))
         .routes(routes!(lists::list_recommendations))
         .routes(routes!(lists::delete_friend))
+        .route_layer(timeout::short())
 }

@@ -15,13 +15,16 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
     jobs::JobStatus,
-    platform::error::{ApiError, ApiResult, ErrorBody},
+    platform::{
+        error::{ApiError, ApiResult, ErrorBody},
+        http::timeout,
+    },
 };
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_job))
+    OpenApiRouter::new().routes(routes!(get_job)).route_layer(timeout::short())
 }
 
 #[utoipa::path(

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub use crate::data::mental::{MentalFeedback, fallback_feedback};
 pub use books::{Book, axis_books, status_books};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 const NO_ANALYSIS: &str = "No mental analysis found. Write a diary first.";
 const ANALYSIS_NOT_FOUND: &str = "Mental analysis not found.";
@@ -27,4 +27,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(analyses::check_negative_trend))
         .routes(routes!(books::list_book_recommendations))
         .routes(routes!(analyses::get_feedback))
+        .route_layer(timeout::short())
 }

@@ -8,7 +8,7 @@ pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// Static segments win over `{notification_id}` in axum's router, so `unread-count`,
 /// `mark-all-read` and `mark-read` never reach the id routes.
@@ -22,4 +22,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read_marks::mark_notifications_read))
         .routes(routes!(handlers::get_notification, handlers::delete_notification))
         .routes(routes!(read_marks::read_notification))
+        .route_layer(timeout::short())
 }

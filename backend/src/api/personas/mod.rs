@@ -12,7 +12,7 @@ pub use generate::{Outcome, run_job};
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// Diaries needed before a persona can be generated from them.
 pub const MIN_DIARIES: i64 = 7;
@@ -24,7 +24,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get_status))
         .routes(routes!(handlers::get_my_persona, handlers::update_my_persona))
         .routes(routes!(handlers::customize_my_persona))
-        .routes(routes!(generate::generate_persona))
-        .routes(routes!(generate::regenerate_persona))
         .routes(routes!(handlers::get_friend_persona))
+        .route_layer(timeout::short())
+        // These wait for the persona job.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(generate::generate_persona))
+                .routes(routes!(generate::regenerate_persona))
+                .route_layer(timeout::waiting()),
+        )
 }

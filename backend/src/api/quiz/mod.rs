@@ -8,14 +8,20 @@ pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(questions::list_questions))
-        .routes(routes!(questions::submit_quiz))
         .routes(routes!(levels::get_persona_level))
-        .routes(routes!(levels::upgrade_persona))
+        .route_layer(timeout::short())
+        // These wait for the persona job.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(questions::submit_quiz))
+                .routes(routes!(levels::upgrade_persona))
+                .route_layer(timeout::waiting()),
+        )
 }

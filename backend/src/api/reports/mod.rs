@@ -8,10 +8,14 @@ pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(handlers::get_weekly_report)).routes(routes!(handlers::get_monthly_report))
+    // Both wait for the report job.
+    OpenApiRouter::new()
+        .routes(routes!(handlers::get_weekly_report))
+        .routes(routes!(handlers::get_monthly_report))
+        .route_layer(timeout::waiting())
 }

@@ -7,7 +7,7 @@ pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::state::AppState;
+use crate::{api::state::AppState, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -19,4 +19,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::upgrade))
         .routes(routes!(handlers::cancel))
         .routes(routes!(handlers::get_mine))
+        .route_layer(timeout::short())
 }

@@ -5,7 +5,7 @@ mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{api::state::AppState, data::users::User};
+use crate::{api::state::AppState, data::users::User, platform::http::timeout};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -14,6 +14,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get_me, handlers::update_me))
         .routes(routes!(handlers::search_users))
         .routes(routes!(handlers::get_user))
+        .route_layer(timeout::short())
 }
 
 /// The Redis key of the user's cached row (read with the session, in one round trip).

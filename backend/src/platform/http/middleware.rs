@@ -1,33 +1,79 @@
-//! Middleware of our own: RED metrics per matched route (also recorded on the request span), and the contract's JSON error shape for
-//! responses produced outside our handlers (unknown routes, 405, 413, timeouts, panics).
+//! Middleware of our own: RED metrics per matched route (also recorded on the request span), and
+//! the contract's JSON error shape for responses produced outside our handlers (unknown routes,
+//! 405, 413, timeouts, panics).
 
-use std::time::Instant;
+use std::{
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
 
 use axum::{
     body::Body,
     extract::{MatchedPath, Request},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-/// Request count, latency and in-flight gauge, labelled by method, matched route (bounded
-/// cardinality: never the raw URI) and status.
-pub async fn record_metrics(req: Request, next: Next) -> Response {
+/// Where [`record_route`] leaves the matched route for [`record_metrics`], which runs outside
+/// routing (and outside the timeout and panic layers).
+#[derive(Clone, Default)]
+struct RouteSlot(Arc<OnceLock<String>>);
+
+/// Request count and latency, labelled by method, matched route (bounded cardinality: never the
+/// raw URI) and status. It wraps the panic and timeout layers, so the 500s and 503s they produce
+/// are counted like any other answer; requests that matched no API route are not counted.
+pub async fn record_metrics(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    // The request span (opened before routing) learns the matched route here.
-    tracing::Span::current().record("route", route.as_str());
-    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    let method = method_label(req.method());
+    let slot = RouteSlot::default();
+    req.extensions_mut().insert(slot.clone());
     let response = next.run(req).await;
-    metrics::gauge!("http_requests_in_flight").decrement(1.0);
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    if let Some(route) = slot.0.get() {
+        let status = response.status().as_u16().to_string();
+        let labels = [("method", method.to_owned()), ("route", route.clone()), ("status", status)];
+        metrics::counter!("http_requests_total", &labels).increment(1);
+        metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    }
     response
+}
+
+/// The routing half of [`record_metrics`] (a `route_layer`): the matched route, for the metrics
+/// and the request span, and the in-flight gauge.
+pub async fn record_route(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    // The request span (opened before routing) learns the matched route here.
+    tracing::Span::current().record("route", route);
+    if let Some(slot) = req.extensions().get::<RouteSlot>() {
+        let _ = slot.0.set(route.to_owned());
+    }
+    let _in_flight = InFlight::enter();
+    next.run(req).await
+}
+
+/// One request in `http_requests_in_flight`, until dropped: also when the request's future is
+/// dropped (a timeout, a client gone) or unwound by a panic.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    }
+}
+
+/// The method as a label: the standard ones, anything else `other` (bounded cardinality).
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 7] =
+        [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS];
+    KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
 }
 
 /// Rewrites non-JSON error responses (from axum or tower-http layers) into `{"detail": ...}`.
@@ -60,4 +106,17 @@ pub async fn not_found() -> impl IntoResponse {
 
 pub async fn method_not_allowed() -> impl IntoResponse {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({ "detail": "Method Not Allowed" })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_standard_methods_are_labels() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        assert_eq!(method_label(&Method::TRACE), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"PURGE").unwrap()), "other");
+    }
 }
