@@ -21,7 +21,10 @@ pub use super::{
     context::Context,
     error::{JobError, JobResult},
 };
-use crate::platform::{metrics, settings::Settings};
+use crate::platform::{
+    metrics,
+    settings::{LlmProvider, Settings},
+};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     run_until(settings, crate::platform::shutdown::signal()).await
@@ -32,6 +35,14 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
     metrics::install(&JobKind::names());
     let (ctx, replica_monitor) = Context::build(&settings).await?;
     metrics::register_llm_zero(&settings.llm.model);
+    metrics::register_llm_provider(&settings.llm);
+    if settings.llm.provider == LlmProvider::Dev {
+        tracing::warn!(
+            base_url = %settings.llm.base_url,
+            "LLM_PROVIDER=dev: the development LLM answers, so answers are canned (set LLM_PROVIDER=openai-compatible \
+             and LLM_BASE_URL for a real model)"
+        );
+    }
     let ctx = Arc::new(ctx);
     let backend = queue_backend(&settings).await?;
     serve_metrics(&settings).await?;

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 use axum::{http::header, response::IntoResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::platform::db::{Db, Role};
+use crate::platform::{
+    db::{Db, Role},
+    settings::LlmSettings,
+};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -61,6 +64,13 @@ pub fn register_llm_zero(model: &str) {
                 .absolute(0);
         }
     }
+}
+
+/// `llm_provider_info{provider, model} 1`: which LLM this process's settings call (the API's and
+/// the worker's alike), so a dashboard or an alert sees the development double in use.
+pub fn register_llm_provider(llm: &LlmSettings) {
+    let labels = [("provider", llm.provider.as_str().to_owned()), ("model", llm.model.clone())];
+    metrics::gauge!("llm_provider_info", &labels).set(1.0);
 }
 
 /// The exposition, after refreshing the pool and replica gauges of `db`.

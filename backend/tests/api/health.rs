@@ -79,3 +79,14 @@ async fn every_metric_the_dashboards_and_alerts_use_is_exported() {
         .collect();
     assert!(missing.is_empty(), "not exported: {missing:?}");
 }
+
+/// The LLM in use is visible: in readiness, and as `llm_provider_info` (the tests' is the dev LLM).
+#[tokio::test]
+async fn ready_and_the_metrics_name_the_llm_provider() {
+    let app = TestApp::spawn().await;
+    let ready = json_of(app.get("/health/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["llm_provider"], "dev", "{ready}");
+    assert_eq!(ready["checks"]["primary"], "up", "the other fields stay: {ready}");
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(text.contains(r#"llm_provider_info{provider="dev",model="dev-model"} 1"#), "{text}");
+}

@@ -7,6 +7,8 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use super::{Problem, Problems, Settings};
 
+mod relations;
+
 /// The environment being read, and the problems found so far. A value that does not parse is
 /// reported and replaced by its default, so that reading goes on to the end.
 pub(super) struct Env<'a> {
@@ -96,6 +98,8 @@ pub(super) fn validate(s: &Settings, env: &mut Env<'_>) {
     http(s, env);
     schedules(s, env);
     numbers(s, env);
+    relations::timeouts(s, env);
+    relations::llm(s, env);
     smtp(s, env);
 }
 
@@ -133,7 +137,11 @@ fn connections(s: &Settings, env: &mut Env<'_>) {
 }
 
 fn http(s: &Settings, env: &mut Env<'_>) {
-    for (name, value) in [("LLM_BASE_URL", &s.llm.base_url), ("FRONTEND_URL", &s.frontend_url)] {
+    // The LLM URLs as given (an unset one is not used, or is a problem of `relations::llm`).
+    let llm_urls = ["LLM_BASE_URL", "LLM_DEV_URL"].map(|name| (name, env.optional(name)));
+    let urls = llm_urls.into_iter().filter_map(|(name, value)| Some((name, value?)));
+    for (name, value) in urls.chain([("FRONTEND_URL", s.frontend_url.clone())]) {
+        let value = &value;
         match reqwest::Url::parse(value) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
             Ok(_) => env.report(name, format!("{value:?} is not an http(s) URL")),
@@ -229,167 +237,4 @@ fn smtp(s: &Settings, env: &mut Env<'_>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::{Problems, Settings};
-
-    /// A complete, valid environment (SMTP with credentials included).
-    fn good() -> HashMap<&'static str, &'static str> {
-        HashMap::from([
-            ("DATABASE_URL", "postgres://dearme:pw@pgbouncer-rw:6432/dearme"),
-            ("DATABASE_READ_URL", "postgres://dearme:pw@pgbouncer-ro:6432/dearme"),
-            ("DATABASE_DIRECT_URL", "postgres://dearme:pw@postgres-primary:5432/dearme"),
-            ("REDIS_URL", "redis://:pw@redis:6379/0"),
-            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("TRUSTED_PROXIES", "172.28.10.0/24"),
-            ("LLM_BASE_URL", "http://dev-llm:8090/v1"),
-            ("SMTP_HOST", "smtp.example.com"),
-            ("SMTP_PORT", "587"),
-            ("SMTP_USERNAME", "mailer"),
-            ("SMTP_PASSWORD", "pw"),
-            ("SMTP_FROM", "DearMe <no-reply@dearme.example>"),
-            ("WEEKLY_REPORT_CRON", "0 0 21 * * Sun"),
-            ("MONTHLY_REPORT_CRON", "0 30 21 28-31 * *"),
-            ("LOG_FORMAT", "json"),
-        ])
-    }
-
-    /// The problems of `good()` changed by `changes` (an empty value unsets a variable).
-    fn problems(changes: &[(&'static str, &'static str)]) -> Vec<String> {
-        let mut env = good();
-        env.extend(changes.iter().copied());
-        match Settings::from_lookup(|name| env.get(name).map(|v| (*v).to_owned())) {
-            Ok(_) => Vec::new(),
-            Err(Problems(problems)) => problems.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    fn assert_reported(changes: &[(&'static str, &'static str)], expected: &[&str]) {
-        let found = problems(changes);
-        assert!(found.iter().all(|p| !p.contains('\n')), "one line each: {found:#?}");
-        for prefix in expected {
-            assert!(found.iter().any(|p| p.starts_with(prefix)), "no {prefix:?} in {found:#?}");
-        }
-        assert_eq!(found.len(), expected.len(), "{found:#?}");
-    }
-
-    #[test]
-    fn a_good_environment_passes_and_reads_its_values() {
-        assert_eq!(problems(&[]), Vec::<String>::new());
-        let env = good();
-        let settings = Settings::from_lookup(|name| env.get(name).map(|v| (*v).to_owned())).unwrap();
-        assert_eq!(settings.smtp.unwrap().port, 587);
-        assert_eq!(settings.worker.monthly_report_cron, crate::platform::settings::MONTHLY_REPORT_CRON);
-    }
-
-    #[test]
-    fn check_reports_every_unparsable_value_with_its_name() {
-        assert_reported(
-            &[
-                ("DB_POOL_SIZE", "sixteen"),
-                ("REQUEST_TIMEOUT_MS", "30s"),
-                ("RATE_LIMIT_ENABLED", "yes"),
-                ("TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33,nope"),
-                ("DATABASE_URL", ""),
-            ],
-            &[
-                "DB_POOL_SIZE: \"sixteen\" is not a whole number",
-                "REQUEST_TIMEOUT_MS: \"30s\" is not a whole number",
-                "RATE_LIMIT_ENABLED: \"yes\" is not a boolean",
-                "TRUSTED_PROXIES: \"10.0.0.0/33\" is not an IP network",
-                "TRUSTED_PROXIES: \"nope\" is not an IP network",
-                "DATABASE_URL: must be set",
-            ],
-        );
-    }
-
-    #[test]
-    fn check_reports_bad_urls_without_printing_secrets() {
-        let changes = [
-            ("DATABASE_READ_URL", "postgres://u:hunter2@host:port/db"),
-            ("DATABASE_DIRECT_URL", "host=primary password=hunter2 dbname=dearme"),
-            ("REDIS_URL", "http://:hunter2@redis:6379"),
-            ("LLM_BASE_URL", "dev-llm:8090/v1"),
-            ("FRONTEND_URL", "ftp://example.com"),
-            ("CORS_ORIGINS", "http://localhost:5173/,https://app.example.com"),
-        ];
-        assert!(problems(&changes).iter().all(|p| !p.contains("hunter2")), "{:#?}", problems(&changes));
-        assert_reported(
-            &changes,
-            &[
-                "DATABASE_READ_URL: is not a valid postgres connection string: invalid value for option `port`",
-                "DATABASE_DIRECT_URL: is not a postgres:// URL",
-                "REDIS_URL: is not a valid Redis URL",
-                "LLM_BASE_URL: \"dev-llm:8090/v1\" is not an http(s) URL",
-                "FRONTEND_URL: \"ftp://example.com\" is not an http(s) URL",
-                "CORS_ORIGINS: \"http://localhost:5173/\" is not an origin as browsers send it (did you mean \"http://localhost:5173\"?)",
-            ],
-        );
-    }
-
-    #[test]
-    fn check_reports_cron_secret_address_and_log_format() {
-        assert_reported(
-            &[
-                ("MONTHLY_REPORT_CRON", "0 30 21 L * *"),
-                ("JWT_SECRET", "short"),
-                ("METRICS_ADDR", "9100"),
-                ("LOG_FORMAT", "text"),
-            ],
-            &[
-                "MONTHLY_REPORT_CRON: \"0 30 21 L * *\" is not a valid cron expression: The 'Days of Month' field",
-                "JWT_SECRET: must be at least 32 characters (has 5)",
-                "METRICS_ADDR: \"9100\" is not host:port",
-                "LOG_FORMAT: \"text\" is neither json nor compact",
-            ],
-        );
-    }
-
-    #[test]
-    fn check_reports_values_that_disagree() {
-        assert_reported(
-            &[
-                ("DB_QUERY_TIMEOUT_MS", "30000"),
-                ("REPLICA_CHECK_INTERVAL_MS", "60000"),
-                ("WORKER_SHUTDOWN_TIMEOUT_MS", "0"),
-                ("DB_POOL_SIZE", "0"),
-                ("WORKER_CONCURRENCY", "0"),
-                ("LLM_MAX_CONCURRENCY", "0"),
-                ("LLM_MAX_ATTEMPTS", "0"),
-            ],
-            &[
-                "DB_QUERY_TIMEOUT_MS: 30000 ms must be less than REQUEST_TIMEOUT_MS (30000 ms)",
-                "REPLICA_CHECK_INTERVAL_MS: 60000 ms must be less than REPLICA_MAX_LAG_MS (30000 ms)",
-                "WORKER_SHUTDOWN_TIMEOUT_MS: must be greater than 0",
-                "DB_POOL_SIZE: must be at least 1",
-                "WORKER_CONCURRENCY: must be at least 1",
-                "LLM_MAX_CONCURRENCY: must be at least 1",
-                "LLM_MAX_ATTEMPTS: must be at least 1",
-            ],
-        );
-        // A value that does not parse is reported once, not again against its neighbours.
-        assert_reported(
-            &[("REQUEST_TIMEOUT_MS", "1000"), ("DB_QUERY_TIMEOUT_MS", "five")],
-            &["DB_QUERY_TIMEOUT_MS: \"five\" is not a whole number"],
-        );
-    }
-
-    #[test]
-    fn check_reports_smtp_settings_only_with_a_host() {
-        assert_reported(
-            &[("SMTP_PORT", "smtp"), ("SMTP_FROM", "DearMe no-reply"), ("SMTP_PASSWORD", "")],
-            &[
-                "SMTP_PORT: \"smtp\" is not a whole number",
-                "SMTP_FROM: \"DearMe no-reply\" is not a mailbox",
-                "SMTP_PASSWORD: must be set when SMTP_USERNAME is",
-            ],
-        );
-        assert_reported(
-            &[("SMTP_PORT", "0"), ("SMTP_USERNAME", "")],
-            &["SMTP_PORT: must be a port number", "SMTP_USERNAME: must be set when SMTP_PASSWORD is"],
-        );
-        let no_host = [("SMTP_HOST", ""), ("SMTP_PORT", "smtp"), ("SMTP_FROM", "nope"), ("SMTP_PASSWORD", "")];
-        assert_eq!(problems(&no_host), Vec::<String>::new());
-    }
-}
+mod tests;

@@ -207,9 +207,21 @@ impl CacheTtls {
 }
 
 impl LlmSettings {
+    /// The provider is `LLM_PROVIDER`, else `openai-compatible` when `LLM_BASE_URL` is set (both
+    /// unset is a problem: see `check`). `dev` without `LLM_BASE_URL` reaches `LLM_DEV_URL`.
     fn read(env: &mut Env<'_>) -> Self {
+        let base_url = env.optional("LLM_BASE_URL");
+        let default = if base_url.is_some() { LlmProvider::OpenAiCompatible } else { LlmProvider::Dev };
+        let provider = env.parse_or("LLM_PROVIDER", default);
+        let base_url = match (base_url, provider) {
+            (Some(url), _) => url,
+            (None, LlmProvider::Dev) => env.optional("LLM_DEV_URL").unwrap_or_else(|| DEV_LLM_URL.into()),
+            // Reported by `check`: there is no endpoint to call.
+            (None, LlmProvider::OpenAiCompatible) => String::new(),
+        };
         Self {
-            base_url: env.optional("LLM_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8090/v1".into()),
+            provider,
+            base_url,
             api_key: Secret::new(env.optional("LLM_API_KEY").unwrap_or_else(|| "unused".into())),
             model: env.optional("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
             timeout: env.millis_or("LLM_TIMEOUT_MS", 60_000),
@@ -312,9 +324,43 @@ impl Default for CacheTtls {
     }
 }
 
-/// The LLM provider: any OpenAI-compatible endpoint.
+/// Where `LLM_PROVIDER=dev` finds `dearme dev-llm` by default (natively; compose sets
+/// `LLM_DEV_URL` to its dev-llm service).
+pub const DEV_LLM_URL: &str = "http://127.0.0.1:8090/v1";
+
+/// Which LLM answers. Both speak the OpenAI API; `Dev` is the development double (`dearme
+/// dev-llm`, canned answers), named so that it is never used without saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlmProvider {
+    OpenAiCompatible,
+    Dev,
+}
+
+impl LlmProvider {
+    /// The `LLM_PROVIDER` value, also shown by `/health/ready` and `llm_provider_info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAiCompatible => "openai-compatible",
+            Self::Dev => "dev",
+        }
+    }
+}
+
+impl FromStr for LlmProvider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "openai-compatible" => Ok(Self::OpenAiCompatible),
+            "dev" => Ok(Self::Dev),
+            _ => Err("the providers are openai-compatible and dev".into()),
+        }
+    }
+}
+
+/// The LLM endpoint: any OpenAI-compatible API, or the development double.
 #[derive(Clone, Debug)]
 pub struct LlmSettings {
+    pub provider: LlmProvider,
     pub base_url: String,
     pub api_key: Secret,
     pub model: String,
