@@ -35,7 +35,7 @@ use crate::{
         cache::CacheStore,
         db,
         http::{
-            middleware::{json_errors, method_not_allowed, not_found, record_metrics, record_route},
+            middleware::{RecordMetricsLayer, json_errors, method_not_allowed, not_found, record_route},
             timeout::{self, Timeouts},
         },
         mail::Mailer,
@@ -147,7 +147,7 @@ pub fn router(state: &AppState) -> Router {
                     )
                 }))
                 // Outside the panic layer and the routes' time limits: their 500s and 503s count.
-                .layer(middleware::from_fn(record_metrics))
+                .layer(RecordMetricsLayer)
                 .layer(PropagateRequestIdLayer::new(request_id))
                 // Outside the panic layer: a panic's 500 gets the JSON shape too.
                 .layer(middleware::from_fn(json_errors))

@@ -327,6 +327,8 @@ async fn a_stored_customization_of_another_shape_is_served_as_null() {
         )
         .await
         .unwrap();
+    // Arranged behind the API's back, so no read-your-writes position steers the read.
+    app.wait_for_replica().await;
 
     let persona = json_of(app.get("/api/v1/personas/me", Some(&token)).await, StatusCode::OK).await;
 
