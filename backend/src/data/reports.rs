@@ -6,7 +6,10 @@ use serde::Serialize;
 use tokio_postgres::types::Type;
 use utoipa::ToSchema;
 
-use crate::platform::db::{self, Executor, Value};
+use crate::{
+    data::mental::Axes,
+    platform::db::{self, Executor, FromRow, Value},
+};
 
 // A stored report, scores read as `int8`. (`//`, not `///`: a doc comment would become the
 // schema's description in the OpenAPI document.)
@@ -91,22 +94,14 @@ pub async fn newest_analysis_at(
 pub struct Averages {
     /// How many analyses the period has.
     pub analyses: i64,
-    pub emotional_stability: i64,
-    pub vitality: i64,
-    pub self_esteem: i64,
-    pub positivity: i64,
-    pub social_connection: i64,
-    pub resilience: i64,
+    pub axes: Axes,
 }
-crate::from_row!(Averages {
-    analyses,
-    emotional_stability,
-    vitality,
-    self_esteem,
-    positivity,
-    social_connection,
-    resilience,
-});
+
+impl FromRow for Averages {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self { analyses: row.try_get("analyses")?, axes: Axes::from_row(row)? })
+    }
+}
 
 /// The averages of `user_id`'s analyses dated `start..=end`.
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
@@ -154,9 +149,7 @@ pub struct NewReport<'a> {
 pub async fn upsert(db: &mut impl Executor, report: &NewReport<'_>) -> db::Result<i64> {
     let avg = report.averages;
     // The averages of 0..=100 scores fit the `smallint` columns.
-    let scores =
-        [avg.emotional_stability, avg.vitality, avg.self_esteem, avg.positivity, avg.social_connection, avg.resilience]
-            .map(|score| score as i16);
+    let scores = avg.axes.values().map(|score| score as i16);
     db.fetch_value(
         "insert into mental_reports (user_id, report_type, period_start, period_end, \
              avg_emotional_stability_score, avg_vitality_score, avg_self_esteem_score, avg_positivity_score, \

@@ -126,8 +126,8 @@ async fn trend(
     if previous.analyses == 0 {
         return Ok("stable");
     }
-    let d_stability = current.emotional_stability - previous.emotional_stability;
-    let d_positivity = current.positivity - previous.positivity;
+    let d_stability = current.axes.emotional_stability - previous.axes.emotional_stability;
+    let d_positivity = current.axes.positivity - previous.axes.positivity;
     Ok(if d_stability > 10 || d_positivity > 10 {
         "improving"
     } else if d_stability < -10 || d_positivity < -10 {
@@ -145,14 +145,7 @@ async fn write(
     avg: &Averages,
     trend: &str,
 ) -> Result<Written, JobError> {
-    let axes = json!({
-        "emotional_stability": avg.emotional_stability,
-        "vitality": avg.vitality,
-        "self_esteem": avg.self_esteem,
-        "positivity": avg.positivity,
-        "social_connection": avg.social_connection,
-        "resilience": avg.resilience,
-    });
+    let axes = serde_json::to_value(avg.axes).map_err(|e| JobError::Internal(e.to_string()))?;
     let prompt = prompts::report(kind.as_str(), &format!("{start}..{end}"), &axes, trend);
     Ok(ctx.llm.complete_json(&prompt, validate).await?)
 }

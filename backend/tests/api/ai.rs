@@ -209,16 +209,9 @@ pub struct WorkerProcess(std::process::Child);
 
 impl WorkerProcess {
     pub fn start(app: &TestApp) -> Self {
-        let s = &app.settings;
         let child = Command::new(env!("CARGO_BIN_EXE_dearme"))
             .arg("worker")
-            .env("DATABASE_URL", s.database_url.expose())
-            .env("DATABASE_READ_URL", s.database_read_url.expose())
-            .env("DATABASE_DIRECT_URL", s.database_direct_url.expose())
-            .env("REDIS_URL", s.redis_url.expose())
-            .env("REDIS_PREFIX", &s.redis_prefix)
-            .env("JWT_SECRET", s.jwt_secret.expose())
-            .env("LLM_BASE_URL", &s.llm.base_url)
+            .envs(app.binary_env())
             .env("LLM_TIMEOUT_MS", "20000")
             .env("METRICS_ADDR", "127.0.0.1:0")
             .env("WORKER_HEARTBEAT_MS", "1000")

@@ -18,17 +18,10 @@ enum Password<'a> {
 
 /// Runs `dearme ARGS` with the app's database and Redis settings; its exit status and output.
 async fn dearme(app: &TestApp, args: &[&str], password: Password<'_>) -> Output {
-    let s = &app.settings;
     let mut command = Command::new(env!("CARGO_BIN_EXE_dearme"));
     command
         .args(args)
-        .env("DATABASE_URL", s.database_url.expose())
-        .env("DATABASE_READ_URL", s.database_read_url.expose())
-        .env("DATABASE_DIRECT_URL", s.database_direct_url.expose())
-        .env("REDIS_URL", s.redis_url.expose())
-        .env("REDIS_PREFIX", &s.redis_prefix)
-        .env("JWT_SECRET", s.jwt_secret.expose())
-        .env("LLM_BASE_URL", &s.llm.base_url)
+        .envs(app.binary_env())
         .env_remove("DEARME_PASSWORD")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -197,6 +197,21 @@ impl TestApp {
         self.login(&email, "password123").await
     }
 
+    /// The environment the `dearme` binary needs to run against this app's database and Redis
+    /// (for tests that start it as a process: a worker, an operator command).
+    pub fn binary_env(&self) -> [(&'static str, String); 7] {
+        let s = &self.settings;
+        [
+            ("DATABASE_URL", s.database_url.expose().to_owned()),
+            ("DATABASE_READ_URL", s.database_read_url.expose().to_owned()),
+            ("DATABASE_DIRECT_URL", s.database_direct_url.expose().to_owned()),
+            ("REDIS_URL", s.redis_url.expose().to_owned()),
+            ("REDIS_PREFIX", s.redis_prefix.clone()),
+            ("JWT_SECRET", s.jwt_secret.expose().to_owned()),
+            ("LLM_BASE_URL", s.llm.base_url.clone()),
+        ]
+    }
+
     /// The id of the user `token` belongs to, as `GET /users/me` answers it.
     pub async fn user_id(&self, token: &str) -> i64 {
         json_of(self.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"]

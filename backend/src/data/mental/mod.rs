@@ -58,6 +58,18 @@ impl Axes {
     }
 }
 
+impl crate::platform::db::FromRow for Axes {
+    /// Reads the six axes from columns named after them (`as vitality`, ...).
+    fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let mut values = [0; 6];
+        for (value, column) in values.iter_mut().zip(AXES) {
+            *value = row.try_get(column)?;
+        }
+        let [emotional_stability, vitality, self_esteem, positivity, social_connection, resilience] = values;
+        Ok(Self { emotional_stability, vitality, self_esteem, positivity, social_connection, resilience })
+    }
+}
+
 impl From<Scores> for Axes {
     fn from(s: Scores) -> Self {
         Self {
