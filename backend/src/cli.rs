@@ -3,7 +3,7 @@
 //! `dearme users create EMAIL USERNAME` creates a verified account, its password read from
 //! `DEARME_PASSWORD` or one line of stdin (never from the command line, which `ps` shows).
 //!
-//! Top layer, like `startup`: the same wiring (`startup::build_state`), sign-up rules
+//! Top layer, like `startup`: the same connections (`platform::core::Core`), sign-up rules
 //! (`api::auth::Register`), password hashing and data functions as the API.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -13,16 +13,15 @@ use anyhow::Context;
 use crate::{
     api::{
         auth::{Register, hashing},
-        state::AppState,
         users::cache_key,
     },
     data::users,
     platform::{
+        core::Core,
         error::{ApiError, FieldError},
         http::validate::{Validate, Violations},
         settings::Settings,
     },
-    startup::build_state,
 };
 
 /// The environment variable `users create` reads the password from (else stdin). An input of one
@@ -71,16 +70,16 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<Outcom
     }
 }
 
-/// The API's state, with its replica monitor stopped when this is dropped.
+/// The shared connections, with their replica monitor stopped when this is dropped.
 struct Wired {
-    state: AppState,
+    core: Core,
     monitor: tokio::task::JoinHandle<()>,
 }
 
 impl Wired {
     async fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let (state, monitor) = build_state(settings).await?;
-        Ok(Self { state, monitor })
+        let (core, monitor) = Core::start(settings).await?;
+        Ok(Self { core, monitor })
     }
 }
 
@@ -92,14 +91,14 @@ impl Drop for Wired {
 
 async fn verify(settings: &Settings, email: &str) -> anyhow::Result<Outcome> {
     let wired = Wired::new(settings).await?;
-    let state = &wired.state;
-    let mut db = state.db.writer().await?;
+    let core = &wired.core;
+    let mut db = core.db.writer().await?;
     let Some(account) = users::verify_by_email(&mut db, email).await? else {
         return Ok(Outcome::Failed(format!("no account with the e-mail {email}")));
     };
     // As the mailed link does: the cached copy sessions read must not keep the old flag.
-    state.redis.del(&[cache_key(state, account.id)]).await;
-    state.writes.committed(&mut db, account.id, &[]).await?;
+    core.redis.del(&[cache_key(&core.redis, account.id)]).await;
+    core.writes.committed(&mut db, account.id, &[]).await?;
     Ok(Outcome::Done(if account.was_verified {
         format!("{} (user {}) was already verified", account.email, account.id)
     } else {
@@ -115,8 +114,8 @@ async fn create(settings: &Settings, input: Register) -> anyhow::Result<Outcome>
     }
     let hash = hashing::hash(input.password).await?;
     let wired = Wired::new(settings).await?;
-    let state = &wired.state;
-    let mut db = state.db.writer().await?;
+    let core = &wired.core;
+    let mut db = core.db.writer().await?;
     let id = match users::insert(&mut db, &input.email, &input.username, &hash, true).await {
         Ok(id) => id,
         // A taken e-mail or username: the endpoint's own words.
@@ -125,7 +124,7 @@ async fn create(settings: &Settings, input: Register) -> anyhow::Result<Outcome>
             other => return Err(other).context("creating the account"),
         },
     };
-    state.writes.committed(&mut db, id, &[]).await?;
+    core.writes.committed(&mut db, id, &[]).await?;
     Ok(Outcome::Done(format!(
         "created {} ({}, user {id}), e-mail verified: it can log in now",
         input.email, input.username

@@ -32,17 +32,14 @@ use crate::{
     },
     openapi,
     platform::{
-        cache::CacheStore,
-        db,
+        core::Core,
         http::{
             middleware::{RecordMetricsLayer, json_errors, method_not_allowed, not_found, record_route},
             timeout::{self, Timeouts},
         },
         mail::Mailer,
         metrics,
-        redis::Redis,
         settings::Settings,
-        writes::Writes,
     },
 };
 
@@ -84,12 +81,7 @@ impl Application {
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
     metrics::install(&crate::jobs::JobKind::names());
     metrics::register_llm_provider(&settings.llm);
-    // rustls needs one process-wide crypto provider (ring: no C toolchain needed to build it).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = db::Db::new(settings).context("database pools")?;
-    let redis = Redis::new(settings).context("redis client")?;
-    let cache = CacheStore::new(redis.clone(), db.clone(), settings.cache_ttls.clone(), settings.cache_enabled);
-    let writes = Writes::new(redis.clone(), cache.clone());
+    let (Core { db, redis, cache, writes }, monitor) = Core::start(settings).await?;
     let state = AppState::new(Inner {
         redis,
         mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
@@ -97,12 +89,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
         diary_ids: crate::api::diaries::id_block(),
         cache,
         writes,
-        db: db.clone(),
+        db,
         settings: settings.clone(),
     });
-    // One reading before serving, so the first requests already route correctly.
-    db::replica::check(&db, settings).await;
-    let monitor = tokio::spawn(db::replica::monitor(db, settings.clone()));
     Ok((state, monitor))
 }
 

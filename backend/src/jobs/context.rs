@@ -7,13 +7,7 @@ use tokio::task::JoinHandle;
 
 use crate::{
     llm::Llm,
-    platform::{
-        cache::CacheStore,
-        db::{self, Db},
-        redis::Redis,
-        settings::Settings,
-        writes::Writes,
-    },
+    platform::{cache::CacheStore, core::Core, db::Db, redis::Redis, settings::Settings, writes::Writes},
 };
 
 pub struct Context {
@@ -31,16 +25,9 @@ impl Context {
     /// Connects everything a job needs, and starts the replica monitor that the database's read
     /// routing depends on (its handle is returned; dropping it leaves the monitor running).
     pub async fn build(settings: &Settings) -> anyhow::Result<(Self, JoinHandle<()>)> {
-        // rustls needs one process-wide crypto provider (ring: no C toolchain needed to build it).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = Db::new(settings).context("database pools")?;
-        let redis = Redis::new(settings).context("redis client")?;
-        let cache = CacheStore::new(redis.clone(), db.clone(), settings.cache_ttls.clone(), settings.cache_enabled);
-        let writes = Writes::new(redis.clone(), cache.clone());
+        // First: it installs the TLS provider the LLM client needs.
+        let (Core { db, redis, cache, writes }, monitor) = Core::start(settings).await?;
         let llm = Llm::new(settings.llm.clone()).context("LLM client")?;
-        // One reading before taking jobs, so their first reads already route correctly.
-        db::replica::check(&db, settings).await;
-        let monitor = tokio::spawn(db::replica::monitor(db.clone(), settings.clone()));
         Ok((Self { db, redis, cache, writes, llm, settings: settings.clone() }, monitor))
     }
 }

@@ -3,6 +3,7 @@
 //! resource, no job and no handler.
 
 pub mod cache;
+pub mod core;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -226,7 +226,7 @@ async fn protected_endpoints_distinguish_missing_and_invalid_credentials() {
     let id: i64 =
         app.sql().await.query_one("update users set is_active = false returning id", &[]).await.unwrap().get(0);
     // The cached user still says active: deactivation is an admin write that clears the cache.
-    app.state.redis.del(&[dearme::api::users::cache_key(&app.state, id)]).await;
+    app.state.redis.del(&[dearme::api::users::cache_key(&app.state.redis, id)]).await;
     assert_detail(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::BAD_REQUEST, "Inactive user").await;
 }
 

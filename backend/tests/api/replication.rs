@@ -264,8 +264,12 @@ async fn sessions_survive_redis_stopping_mid_run_and_use_it_again_when_it_return
     let keys: Vec<Option<String>> =
         app.state.redis.mget(&[format!("{}:sess:x", app.settings.redis_prefix)]).await.expect("Redis is back");
     assert_eq!(keys, vec![None]);
-    let cached_user =
-        app.state.redis.mget(&[dearme::api::users::cache_key(&app.state, me_id(&app, &token).await)]).await.unwrap();
+    let cached_user = app
+        .state
+        .redis
+        .mget(&[dearme::api::users::cache_key(&app.state.redis, me_id(&app, &token).await)])
+        .await
+        .unwrap();
     assert!(cached_user[0].is_some(), "the session path refilled the cache once Redis returned");
 }
 

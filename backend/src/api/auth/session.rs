@@ -57,7 +57,8 @@ impl FromRequestParts<AppState> for AuthUser {
             jwt::decode(token, state.settings.jwt_secret.expose().as_bytes(), Utc::now().timestamp()).ok_or(INVALID)?;
         let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
 
-        let keys = [session_key(state, &claims.sid), users::cache_key(state, user_id), state.writes.lsn_key(user_id)];
+        let keys =
+            [session_key(state, &claims.sid), users::cache_key(&state.redis, user_id), state.writes.lsn_key(user_id)];
         let cached = state.redis.mget(&keys).await;
         let (marker, user_json, lsn) = match cached.as_deref() {
             Some([m, u, l]) => (m.clone(), u.clone(), l.as_deref().and_then(|l| l.parse().ok()).map(Lsn)),

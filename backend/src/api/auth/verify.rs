@@ -37,7 +37,7 @@ pub async fn verify_email(
         .await?
         .ok_or_else(|| ApiError::bad_request("Invalid or expired verification token"))?;
     users::mark_verified(&mut db, user_id).await?;
-    state.redis.del(&[crate::api::users::cache_key(&state, user_id)]).await;
+    state.redis.del(&[crate::api::users::cache_key(&state.redis, user_id)]).await;
     let token = session::create(&state, &mut db, user_id).await?;
     state.writes.committed(&mut db, user_id, &[]).await?;
     Ok(Json(Verified {

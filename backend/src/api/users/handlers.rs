@@ -93,6 +93,6 @@ pub async fn update_me(
     let mut db = state.db.writer().await?;
     let user = users::update_profile(&mut db, auth.id(), &body.change()).await?;
     state.writes.committed(&mut db, user.id, &[]).await?;
-    state.redis.del(&[cache_key(&state, user.id)]).await;
+    state.redis.del(&[cache_key(&state.redis, user.id)]).await;
     Ok(Json(user))
 }

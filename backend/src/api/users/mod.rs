@@ -5,7 +5,11 @@ mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{api::state::AppState, data::users::User, platform::http::timeout};
+use crate::{
+    api::state::AppState,
+    data::users::User,
+    platform::{http::timeout, redis::Redis},
+};
 
 /// The routes with their OpenAPI operations: each path, handler and document entry is written
 /// once, on the handler (`#[utoipa::path]`).
@@ -18,13 +22,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The Redis key of the user's cached row (read with the session, in one round trip).
-pub fn cache_key(state: &AppState, user_id: i64) -> String {
-    state.redis.key(format_args!("user:{user_id}"))
+pub fn cache_key(redis: &Redis, user_id: i64) -> String {
+    redis.key(format_args!("user:{user_id}"))
 }
 
 /// Caches the user's row for as long as a session lives.
 pub async fn cache_user(state: &AppState, user: &User) {
     if let Ok(json) = serde_json::to_string(user) {
-        state.redis.set_ex(&cache_key(state, user.id), &json, state.settings.session_ttl).await;
+        state.redis.set_ex(&cache_key(&state.redis, user.id), &json, state.settings.session_ttl).await;
     }
 }
