@@ -24,6 +24,7 @@ use tower_http::{
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     trace::TraceLayer,
 };
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::{
     api::{
@@ -107,6 +108,7 @@ pub fn router(state: &AppState) -> Router {
             "/api/v1/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document.clone()) }),
         )
+        .merge(docs_page())
         .merge(health::router())
         .route("/", get(root))
         .route("/metrics", get(|State(state): State<AppState>| async move { metrics::render(&state.db) }))
@@ -159,7 +161,14 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 async fn root() -> Json<Value> {
-    Json(json!({ "message": "DearMe API", "docs": "/api/v1/openapi.json" }))
+    Json(json!({ "message": "DearMe API", "docs": "/api/v1/docs", "openapi": "/api/v1/openapi.json" }))
+}
+
+/// The interactive reference (Swagger UI) at `/api/v1/docs`, reading the document served above.
+/// Its HTML, scripts and styles are compiled into the binary: the page works offline and behind
+/// nginx's same-origin policy, and nothing is fetched from a CDN.
+fn docs_page() -> Router<AppState> {
+    SwaggerUi::new("/api/v1/docs").config(SwaggerConfig::new(["/api/v1/openapi.json"])).into()
 }
 
 /// Request ids: 128 random bits, hex.

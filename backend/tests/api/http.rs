@@ -138,3 +138,29 @@ async fn the_openapi_document_covers_every_endpoint_and_each_is_routed() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_interactive_reference_is_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/api/v1/docs/", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = res.text().await.unwrap();
+    // Every script and stylesheet is a relative path the binary serves; nothing from a CDN.
+    let assets: Vec<&str> = page.split(['"', '\'']).filter(|s| s.ends_with(".js") || s.ends_with(".css")).collect();
+    assert!(assets.len() >= 3, "{page}");
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("//cdn"), "{page}");
+    for asset in assets {
+        let path = format!("/api/v1/docs/{}", asset.trim_start_matches("./"));
+        let res = app.get(&path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.bytes().await.unwrap().len() > 100, "{path}");
+    }
+    // The page loads the document the API serves.
+    let init = app.get("/api/v1/docs/swagger-initializer.js", None).await.text().await.unwrap();
+    assert!(init.contains("/api/v1/openapi.json"), "{init}");
+    // Without the slash, a redirect to the page.
+    let res = app.get("/api/v1/docs", None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/api/v1/docs/");
+}
