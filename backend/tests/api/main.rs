@@ -9,6 +9,7 @@ mod diaries;
 mod friends;
 mod health;
 mod helpers;
+mod hostile;
 mod http;
 mod mental;
 mod notifications;

@@ -8,7 +8,7 @@
 use std::{collections::VecDeque, convert::Infallible, time::Duration};
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     response::{
         IntoResponse, Response,
         sse::{self, Sse},
@@ -27,7 +27,7 @@ use crate::{
     },
     platform::{
         error::{ApiError, ApiResult, ErrorBody},
-        http::extract::{Body, IdPath},
+        http::extract::{Body, IdPath, IdsPath},
     },
 };
 
@@ -77,7 +77,7 @@ pub async fn stream_message(
 pub async fn resume_stream(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path((chat_id, message_id)): Path<(i64, i64)>,
+    IdsPath(chat_id, message_id): IdsPath,
 ) -> ApiResult<Response> {
     own_chat(&state, &auth, chat_id).await?;
     let mut db = state.db.writer().await?;

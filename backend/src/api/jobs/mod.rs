@@ -3,10 +3,7 @@
 
 mod respond;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 
 pub use respond::{Respond, accepted, load, prefers_async, respond, wait};
 
@@ -17,7 +14,7 @@ use crate::{
     jobs::JobStatus,
     platform::{
         error::{ApiError, ApiResult, ErrorBody},
-        http::timeout,
+        http::{extract::TextPath, timeout},
     },
 };
 
@@ -40,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn get_job(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(job_id): Path<String>,
+    TextPath(job_id): TextPath,
 ) -> ApiResult<Json<JobStatus>> {
     load(&state, &job_id, auth.id()).await?.map(Json).ok_or_else(|| ApiError::not_found("Job not found"))
 }

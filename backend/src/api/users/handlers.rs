@@ -1,10 +1,7 @@
 //! `/users`: the caller's own profile (read and update), another user's public profile, and the
 //! username search.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 
 use super::{cache_key, types::UpdateMe};
 use crate::{
@@ -12,7 +9,7 @@ use crate::{
     data::users::{self, User},
     platform::{
         error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
-        http::extract::{Body, IdPath},
+        http::extract::{Body, IdPath, TextPath},
     },
 };
 
@@ -43,7 +40,7 @@ pub async fn get_me(auth: AuthUser) -> Json<User> {
 pub async fn search_users(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(username): Path<String>,
+    TextPath(username): TextPath,
 ) -> ApiResult<Json<Vec<User>>> {
     let mut db = state.db.reader(auth.min_lsn).await?;
     let found = users::search(&mut db, auth.id(), &username).await?;

@@ -1,17 +1,18 @@
 //! Request extractors whose rejections are the contract's 422 list (FastAPI/pydantic shape):
-//! `Body<T>` (JSON), `QueryParams<T>`, `Form<T>` and `IdPath` (an integer path id).
+//! `Body<T>` (JSON), `QueryParams<T>` and `Form<T>`; path parameters are in `path`.
 //!
 //! Bodies are parsed into a `serde_json::Value` first, so a failure can name the offending input
 //! and its location, then deserialised with `serde_path_to_error` for the path, then validated.
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, RawPathParams, Request},
+    extract::{FromRequest, FromRequestParts, Request},
     http::request::Parts,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+pub use super::path::{IdPath, IdsPath, TextPath};
 use super::validate::{Validate, Violations};
 use crate::platform::error::{ApiError, FieldError};
 
@@ -94,30 +95,6 @@ where
     }
 }
 
-/// The route's single integer path parameter (`/diaries/{diary_id}`); a non-integer gives 422 with
-/// `loc: ["path", "diary_id"]`.
-pub struct IdPath(pub i64);
-
-impl<S: Send + Sync> FromRequestParts<S> for IdPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("path params: {e}")))?;
-        let (key, value) =
-            params.iter().next().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route has no path parameter")))?;
-        value.parse::<i64>().map(Self).map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "int_parsing",
-                vec!["path".into(), key.into()],
-                "Input should be a valid integer, unable to parse string as an integer",
-                value.into(),
-            )])
-        })
-    }
-}
-
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -152,6 +129,7 @@ fn deserialize<T, E: std::fmt::Display>(
     value: &Value,
     result: Result<T, serde_path_to_error::Error<E>>,
 ) -> Result<T, ApiError> {
+    super::text::reject_invalid(source, value)?;
     result.map_err(|err| {
         let mut loc: Vec<Value> = vec![source.into()];
         let mut input = value;

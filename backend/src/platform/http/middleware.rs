@@ -138,6 +138,8 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     };
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
+    // The compression layer beneath may have encoded the body this replaces: the new one is plain.
+    parts.headers.remove(header::CONTENT_ENCODING);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, Body::from(json!({ "detail": detail }).to_string()))
 }
@@ -153,6 +155,25 @@ pub async fn method_not_allowed() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_rewritten_error_drops_the_encoding_of_the_body_it_replaces() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(|| async {
+                    (StatusCode::BAD_REQUEST, [(header::CONTENT_ENCODING, "gzip")], vec![0x1f_u8, 0x8b, 8, 0])
+                }),
+            )
+            .layer(axum::middleware::from_fn(json_errors));
+        let res = app.oneshot(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"detail":"Bad Request"}"#);
+    }
 
     #[test]
     fn only_the_standard_methods_are_labels() {

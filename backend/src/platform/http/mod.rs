@@ -5,5 +5,7 @@ pub mod client_ip;
 pub mod extract;
 pub mod middleware;
 pub mod page;
+pub mod path;
+pub mod text;
 pub mod timeout;
 pub mod validate;
