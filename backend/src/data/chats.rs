@@ -1,6 +1,8 @@
 //! Chats, their messages and the daily message count: rows and SQL shared by the chat API and
 //! the chat-reply job.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::Type;
@@ -40,12 +42,16 @@ const MESSAGE_COLUMNS: &str = "id, chat_id, content, is_user, created_at";
 
 /// The owner of persona `persona_id`, if it exists.
 #[tracing::instrument(level = "debug", skip_all, fields(persona_id = persona_id))]
-pub async fn persona_owner(db: &mut impl Executor, persona_id: i64) -> db::Result<Option<i64>> {
-    let owner = db
-        .fetch_opt::<Value<i64>>("select user_id as value from personas where id = $1", &[(&persona_id, Type::INT8)])
-        .await?;
-    Ok(owner.map(|v| v.0))
+pub async fn persona_owner(db: &mut impl Executor, persona_id: i64) -> db::Result<Option<PersonaOwner>> {
+    db.fetch_opt("select user_id, is_public from personas where id = $1", &[(&persona_id, Type::INT8)]).await
 }
+
+/// Whose a persona is, and whether its owner shares it with friends.
+pub struct PersonaOwner {
+    pub user_id: i64,
+    pub is_public: bool,
+}
+crate::from_row!(PersonaOwner { user_id, is_public });
 
 /// Creates a chat of `user_id` with `persona_id`; the new chat.
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, persona_id = persona_id))]
@@ -206,6 +212,8 @@ pub struct ChatPersona {
     pub is_own_persona: bool,
     /// The owner's `minimal` | `standard` | `detailed` (unset: `standard`).
     pub rag_context_level: Option<String>,
+    /// Whether the chat's user may still talk to this persona ([`ALLOWED_SQL`]).
+    pub allowed: bool,
 }
 crate::from_row!(ChatPersona {
     name,
@@ -217,20 +225,41 @@ crate::from_row!(ChatPersona {
     owner_id,
     is_own_persona,
     rag_context_level,
+    allowed,
 });
+
+/// Whether chat `c`'s user may talk to its persona `p` now: always their own; another user's only
+/// while it is public and the two are accepted friends (an unfriending or a persona made private
+/// ends the conversation at the next message, and at the reply job).
+const ALLOWED_SQL: &str = "(c.is_own_persona or (p.is_public and exists ( \
+         select 1 from friendships f where f.status = 'accepted' \
+           and ((f.requester_id = c.user_id and f.addressee_id = p.user_id) \
+             or (f.requester_id = p.user_id and f.addressee_id = c.user_id)))))";
+
+/// Whether the user of chat `chat_id` may still talk to its persona; `None` without the chat or
+/// the persona.
+#[tracing::instrument(level = "debug", skip_all, fields(chat_id = chat_id))]
+pub async fn still_allowed(db: &mut impl Executor, chat_id: i64) -> db::Result<Option<bool>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("select {ALLOWED_SQL} as value from chats c join personas p on p.id = c.persona_id where c.id = $1")
+    });
+    let allowed: Option<Value<bool>> = db.fetch_opt(&SQL, &[(&chat_id, Type::INT8)]).await?;
+    Ok(allowed.map(|Value(v)| v))
+}
 
 /// The persona of chat `chat_id`, if the chat and the persona still exist.
 #[tracing::instrument(level = "debug", skip_all, fields(chat_id = chat_id))]
 pub async fn persona(db: &mut impl Executor, chat_id: i64) -> db::Result<Option<ChatPersona>> {
-    db.fetch_opt(
-        "select p.name::text as name, p.personality, coalesce(p.traits, '{}'::text[]) as traits, p.speaking_style, \
-                p.level, coalesce(p.customization, '{}'::jsonb) as customization, p.user_id as owner_id, \
-                c.is_own_persona, u.rag_context_level \
-         from chats c join personas p on p.id = c.persona_id join users u on u.id = p.user_id \
-         where c.id = $1",
-        &[(&chat_id, Type::INT8)],
-    )
-    .await
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select p.name::text as name, p.personality, coalesce(p.traits, '{{}}'::text[]) as traits, \
+                    p.speaking_style, p.level, coalesce(p.customization, '{{}}'::jsonb) as customization, \
+                    p.user_id as owner_id, c.is_own_persona, u.rag_context_level, {ALLOWED_SQL} as allowed \
+             from chats c join personas p on p.id = c.persona_id join users u on u.id = p.user_id \
+             where c.id = $1"
+        )
+    });
+    db.fetch_opt(&SQL, &[(&chat_id, Type::INT8)]).await
 }
 
 /// A line of a chat's history: who said it and what.

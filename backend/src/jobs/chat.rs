@@ -64,6 +64,11 @@ async fn prompt(db: &mut Conn, chat_id: i64, user_message_id: i64) -> Result<Pro
     let persona = chats::persona(db, chat_id)
         .await?
         .ok_or_else(|| JobError::Invalid("the persona of this chat no longer exists".into()))?;
+    // Re-checked when the job runs: a friendship ended (or a persona made private) after the
+    // message was accepted reads nothing of the owner's.
+    if !persona.allowed {
+        return Err(JobError::Invalid("the chat's user may no longer talk to this persona".into()));
+    }
     let history = chats::history(db, chat_id, user_message_id)
         .await?
         .into_iter()

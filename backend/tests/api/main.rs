@@ -14,6 +14,7 @@ mod http;
 mod mental;
 mod notifications;
 mod personas;
+mod privacy;
 mod replication;
 mod subscriptions;
 mod timeouts;

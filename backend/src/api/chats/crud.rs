@@ -20,6 +20,8 @@ use crate::{
 };
 
 const NOT_FOUND: &str = "Chat not found";
+/// The contract's 403 for a persona the user may not talk to.
+pub(super) const FRIENDS_ONLY: &str = "You can only chat with persona of your friends";
 
 /// Every call makes a new chat. Another user's persona needs an accepted friendship.
 #[utoipa::path(
@@ -42,9 +44,10 @@ pub async fn create_chat(
     let owner = chats::persona_owner(&mut db, body.persona_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Persona not found"))?;
-    let own = owner == auth.id();
-    if !own && !friends::are_friends(&mut db, auth.id(), owner).await? {
-        return Err(ApiError::forbidden("You can only chat with persona of your friends"));
+    let own = owner.user_id == auth.id();
+    // A friend's persona only while it is public (the original did not check `is_public`).
+    if !own && !(owner.is_public && friends::are_friends(&mut db, auth.id(), owner.user_id).await?) {
+        return Err(ApiError::forbidden(FRIENDS_ONLY));
     }
     let chat = chats::insert(&mut db, auth.id(), body.persona_id, own).await?;
     state.writes.committed(&mut db, auth.id(), &[]).await?;

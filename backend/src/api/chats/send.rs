@@ -8,7 +8,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{crud::own_chat, limits, types::SendMessage};
+use super::{
+    crud::{FRIENDS_ONLY, own_chat},
+    limits,
+    types::SendMessage,
+};
 use crate::{
     api::{
         auth::session::AuthUser,
@@ -33,6 +37,11 @@ pub(super) async fn accept_message(
 ) -> ApiResult<(ChatMessage, String)> {
     let chat = own_chat(state, auth, chat_id).await?;
     let mut db = state.db.writer().await?;
+    // Checked again at every message, on the primary: unfriended, or the persona made private,
+    // and the conversation ends here (the reply job checks once more before it reads anything).
+    if !chat.is_own_persona && chats::still_allowed(&mut db, chat_id).await? != Some(true) {
+        return Err(ApiError::forbidden(FRIENDS_ONLY));
+    }
     let quota = limits::quota(&mut db, auth.id(), &chat).await?;
     let mut tx = db.transaction().await?;
     if let Some(quota) = &quota {
