@@ -5,6 +5,7 @@ pub mod chats;
 pub mod diaries;
 pub mod friends;
 pub mod insights;
+pub mod limits;
 pub mod mental;
 pub mod notifications;
 pub mod personas;

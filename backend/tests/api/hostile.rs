@@ -69,3 +69,87 @@ async fn nul_characters_are_refused_wherever_they_are_sent() {
     let list = json_of(app.get("/api/v1/diaries", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(list["total"], 0);
 }
+
+#[tokio::test]
+async fn stored_text_has_limits_and_the_document_states_them() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let long = |n: usize| "가".repeat(n);
+    let diary = json!({ "title": "t", "content": long(20_001), "diary_date": today });
+    let body = json_of(app.post("/api/v1/diaries", Some(&token), diary).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["type"], "string_too_long");
+    assert_eq!(body["detail"][0]["ctx"]["max_length"], 20_000);
+    let diary = json!({ "title": "t", "content": long(20_000), "diary_date": today });
+    json_of(app.post("/api/v1/diaries", Some(&token), diary).await, StatusCode::CREATED).await;
+    let image = json!({ "profile_image": format!("https://example.com/{}", "a".repeat(2_048)) });
+    json_of(app.patch("/api/v1/users/me", Some(&token), image).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let traits = json!({ "personality_traits_override": [long(51)] });
+    let res = app.send(reqwest::Method::PUT, "/api/v1/personas/me/customize", Some(&token), Some(traits)).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Every string and list of every request body in the OpenAPI document carries its limit.
+    let doc = json_of(app.get("/api/v1/openapi.json", None).await, StatusCode::OK).await;
+    let mut unbounded = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(reference) = op
+                .pointer("/requestBody/content")
+                .and_then(|c| c.as_object())
+                .and_then(|c| c.values().find_map(|m| m["schema"]["$ref"].as_str().map(str::to_owned)))
+            else {
+                continue;
+            };
+            let name = reference.rsplit('/').next().unwrap();
+            let schema = &doc["components"]["schemas"][name];
+            for (field, prop) in schema["properties"].as_object().into_iter().flatten() {
+                let kinds = prop["type"].as_array().cloned().unwrap_or_else(|| vec![prop["type"].clone()]);
+                let is = |t: &str| kinds.iter().any(|k| k == t);
+                let bounded = (is("string") && (prop.get("maxLength").is_some() || prop.get("format").is_some()))
+                    || (is("array") && prop.get("maxItems").is_some())
+                    || !(is("string") || is("array"));
+                if !bounded {
+                    unbounded.push(format!("{method} {path}: {name}.{field}"));
+                }
+            }
+        }
+    }
+    assert!(unbounded.is_empty(), "request fields without a documented limit: {unbounded:#?}");
+}
+
+#[tokio::test]
+async fn chat_messages_are_capped_and_a_chat_read_returns_the_latest() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let me = app.user_id(&token).await;
+    let db = app.sql().await;
+    let persona: i64 = db
+        .query_one(
+            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
+            &[&me],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let chat =
+        json_of(app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await, StatusCode::CREATED)
+            .await;
+    let chat_id = chat["id"].as_i64().unwrap();
+    let res = app
+        .post(&format!("/api/v1/chats/{chat_id}/messages"), Some(&token), json!({ "content": "가".repeat(4_001) }))
+        .await;
+    let body = json_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["detail"][0]["ctx"]["max_length"], 4_000);
+    db.execute(
+        "insert into chat_messages (chat_id, content, is_user) select $1, 'm' || n, true from generate_series(1, 205) n",
+        &[&chat_id],
+    )
+    .await
+    .unwrap();
+    app.wait_for_replica().await;
+    let read = json_of(app.get(&format!("/api/v1/chats/{chat_id}"), Some(&token)).await, StatusCode::OK).await;
+    let messages = read["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 200);
+    assert_eq!(messages[0]["content"], "m6", "the latest 200, oldest first");
+    assert_eq!(messages[199]["content"], "m205");
+}

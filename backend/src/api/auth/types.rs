@@ -4,7 +4,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::platform::http::validate::{Validate, Violations};
+use crate::{
+    data::limits::{MAX_EMAIL, MAX_PASSWORD, MAX_TOKEN},
+    platform::http::validate::{Validate, Violations},
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct Registered {
@@ -45,8 +48,11 @@ pub fn message(text: &str) -> Json<Message> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct Register {
+    #[schema(max_length = 254)]
     pub email: String,
+    #[schema(min_length = 2, max_length = 50)]
     pub username: String,
+    #[schema(min_length = 8, max_length = 100)]
     pub password: String,
 }
 
@@ -60,38 +66,51 @@ impl Validate for Register {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginJson {
+    #[schema(max_length = 254)]
     pub email: String,
+    #[schema(max_length = 100)]
     pub password: String,
 }
 
 impl Validate for LoginJson {
     fn validate(&self, v: &mut Violations) {
         v.email("email", &self.email);
+        // No account has a longer one (registration caps it), and hashing is the expensive part.
+        v.str_len("password", &self.password, 0, Some(MAX_PASSWORD));
     }
 }
 
 /// OAuth2's password form: `username` carries the e-mail.
 #[derive(Deserialize, ToSchema)]
 pub struct LoginForm {
+    #[schema(max_length = 254)]
     pub username: String,
+    #[schema(max_length = 100)]
     pub password: String,
 }
 
 impl Validate for LoginForm {
-    fn validate(&self, _: &mut Violations) {}
+    fn validate(&self, v: &mut Violations) {
+        v.str_len("username", &self.username, 0, Some(MAX_EMAIL));
+        v.str_len("password", &self.password, 0, Some(MAX_PASSWORD));
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct TokenQuery {
+    #[param(max_length = 128)]
     pub token: String,
 }
 
 impl Validate for TokenQuery {
-    fn validate(&self, _: &mut Violations) {}
+    fn validate(&self, v: &mut Violations) {
+        v.str_len("token", &self.token, 0, Some(MAX_TOKEN));
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailOnly {
+    #[schema(max_length = 254)]
     pub email: String,
 }
 
@@ -103,12 +122,15 @@ impl Validate for EmailOnly {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetPassword {
+    #[schema(max_length = 128)]
     pub token: String,
+    #[schema(min_length = 8, max_length = 100)]
     pub password: String,
 }
 
 impl Validate for ResetPassword {
     fn validate(&self, v: &mut Violations) {
+        v.str_len("token", &self.token, 0, Some(MAX_TOKEN));
         v.str_len("password", &self.password, 8, Some(100));
     }
 }

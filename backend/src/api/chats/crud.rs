@@ -9,6 +9,7 @@ use crate::{
     data::{
         chats::{self, Chat, ChatMessage},
         friends,
+        limits::CHAT_READ_MESSAGES,
     },
     platform::{
         error::{ApiError, ApiResult, ErrorBody},
@@ -80,6 +81,8 @@ pub(super) async fn own_chat(state: &AppState, auth: &AuthUser, chat_id: i64) ->
     chats::find(&mut db, auth.id(), chat_id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))
 }
 
+/// The chat with its latest 200 messages, oldest first (`GET /chats/{chat_id}/messages` pages
+/// through the rest).
 #[utoipa::path(
     get, path = "/api/v1/chats/{chat_id}", tag = "chats",
     security(("bearer" = [])),
@@ -97,7 +100,7 @@ pub async fn get_chat(
 ) -> ApiResult<Json<ChatWithMessages>> {
     let chat = own_chat(&state, &auth, chat_id).await?;
     let mut db = state.db.reader(auth.min_lsn).await?;
-    let messages = chats::messages(&mut db, chat_id, None).await?;
+    let messages = chats::latest_messages(&mut db, chat_id, CHAT_READ_MESSAGES).await?;
     Ok(Json(ChatWithMessages { chat, messages }))
 }
 
@@ -120,7 +123,7 @@ pub async fn list_messages(
 ) -> ApiResult<Json<Vec<ChatMessage>>> {
     own_chat(&state, &auth, chat_id).await?;
     let mut db = state.db.reader(auth.min_lsn).await?;
-    Ok(Json(chats::messages(&mut db, chat_id, Some(q.limit)).await?))
+    Ok(Json(chats::messages(&mut db, chat_id, q.limit).await?))
 }
 
 #[utoipa::path(

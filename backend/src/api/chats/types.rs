@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    data::chats::{Chat, ChatMessage},
+    data::{
+        chats::{Chat, ChatMessage},
+        limits::MAX_CHAT_MESSAGE,
+    },
     platform::http::{
         page,
         validate::{Validate, Violations},
@@ -65,11 +68,12 @@ impl Validate for MessageLimit {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SendMessage {
+    #[schema(min_length = 1, max_length = 4000)]
     pub content: String,
 }
 
 impl Validate for SendMessage {
     fn validate(&self, v: &mut Violations) {
-        v.str_len("content", &self.content, 1, None);
+        v.str_len("content", &self.content, 1, Some(MAX_CHAT_MESSAGE));
     }
 }

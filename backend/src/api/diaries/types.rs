@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    data::diaries::{Diary, DiaryChanges, NewDiary},
+    data::{
+        diaries::{Diary, DiaryChanges, NewDiary},
+        limits::MAX_DIARY_CONTENT,
+    },
     platform::http::{
         extract::nullable,
         page,
@@ -15,9 +18,13 @@ use crate::{
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateDiary {
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
+    #[schema(min_length = 1, max_length = 20000)]
     content: String,
+    #[schema(max_length = 50)]
     mood: Option<String>,
+    #[schema(max_length = 50)]
     weather: Option<String>,
     pub diary_date: NaiveDate,
 }
@@ -37,7 +44,7 @@ impl CreateDiary {
 impl Validate for CreateDiary {
     fn validate(&self, v: &mut Violations) {
         v.str_len("title", &self.title, 1, Some(200));
-        v.str_len("content", &self.content, 1, None);
+        v.str_len("content", &self.content, 1, Some(MAX_DIARY_CONTENT));
         v.opt_str_len("mood", self.mood.as_deref(), 0, Some(50));
         v.opt_str_len("weather", self.weather.as_deref(), 0, Some(50));
     }
@@ -45,11 +52,15 @@ impl Validate for CreateDiary {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateDiary {
+    #[schema(min_length = 1, max_length = 200)]
     title: Option<String>,
+    #[schema(min_length = 1, max_length = 20000)]
     content: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(max_length = 50)]
     mood: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(max_length = 50)]
     weather: Option<Option<String>>,
 }
 
@@ -67,7 +78,7 @@ impl UpdateDiary {
 impl Validate for UpdateDiary {
     fn validate(&self, v: &mut Violations) {
         v.opt_str_len("title", self.title.as_deref(), 1, Some(200));
-        v.opt_str_len("content", self.content.as_deref(), 1, None);
+        v.opt_str_len("content", self.content.as_deref(), 1, Some(MAX_DIARY_CONTENT));
         v.opt_str_len("mood", self.mood.as_ref().and_then(Option::as_deref), 0, Some(50));
         v.opt_str_len("weather", self.weather.as_ref().and_then(Option::as_deref), 0, Some(50));
     }

@@ -50,9 +50,13 @@ impl Validate for ListQuery {
     }
 }
 
+/// The most ids one mark-read call takes.
+const MAX_IDS: usize = 500;
+
 #[derive(Deserialize, ToSchema)]
 pub struct MarkRead {
-    /// At least one id; ids that are unknown or not the caller's are ignored.
+    /// 1 to 500 ids; ids that are unknown or not the caller's are ignored.
+    #[schema(min_items = 1, max_items = 500)]
     pub notification_ids: Vec<i64>,
 }
 
@@ -65,6 +69,15 @@ impl Validate for MarkRead {
                 "List should have at least 1 item after validation, not 0".into(),
                 json!([]),
                 Some(json!({ "field_type": "List", "min_length": 1, "actual_length": 0 })),
+            );
+        } else if self.notification_ids.len() > MAX_IDS {
+            let n = self.notification_ids.len();
+            v.push(
+                "notification_ids",
+                "too_long",
+                format!("List should have at most {MAX_IDS} items after validation, not {n}"),
+                json!(n),
+                Some(json!({ "field_type": "List", "max_length": MAX_IDS, "actual_length": n })),
             );
         }
     }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::{
-    data::personas::Persona,
+    data::{limits::MAX_TRAIT, personas::Persona},
     platform::http::validate::{Validate, Violations},
 };
 
@@ -19,6 +19,7 @@ pub struct PersonaStatus {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdatePersona {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     pub is_public: Option<bool>,
 }
@@ -33,7 +34,10 @@ impl Validate for UpdatePersona {
 pub struct Customize {
     pub speaking_style_tone: Option<Tone>,
     pub speaking_style_emoji: Option<bool>,
+    /// At most 10 traits of at most 50 characters each.
+    #[schema(schema_with = traits_schema)]
     pub personality_traits_override: Option<Vec<String>>,
+    #[schema(max_length = 200)]
     pub custom_greeting: Option<String>,
 }
 
@@ -43,6 +47,14 @@ pub enum Tone {
     Formal,
     Casual,
     Cute,
+}
+
+fn traits_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_TRAIT)))
+        .max_items(Some(10))
+        .build()
 }
 
 impl Validate for Customize {
@@ -55,6 +67,9 @@ impl Validate for Customize {
                 json!(traits),
                 Some(json!({ "field_type": "List", "max_length": 10, "actual_length": traits.len() })),
             );
+        }
+        for (i, t) in self.personality_traits_override.iter().flatten().enumerate() {
+            v.str_len(&format!("personality_traits_override.{i}"), t, 0, Some(MAX_TRAIT));
         }
         v.opt_str_len("custom_greeting", self.custom_greeting.as_deref(), 0, Some(200));
     }

@@ -28,6 +28,8 @@ pub struct OptionOut {
 
 #[derive(Deserialize, ToSchema)]
 pub struct Submit {
+    /// Exactly one answer per question.
+    #[schema(min_items = 5, max_items = 5)]
     pub answers: Vec<Answer>,
 }
 

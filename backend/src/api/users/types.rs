@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::{
-    data::users::ProfileChange,
+    data::{limits::MAX_URL, users::ProfileChange},
     platform::http::{
         extract::nullable,
         validate::{Validate, Violations},
@@ -13,8 +13,11 @@ use crate::{
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateMe {
+    #[schema(min_length = 2, max_length = 50)]
     username: Option<String>,
+    /// An image URL; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(max_length = 2048)]
     profile_image: Option<Option<String>>,
     rag_context_level: Option<RagContextLevel>,
 }
@@ -34,6 +37,7 @@ impl UpdateMe {
 impl Validate for UpdateMe {
     fn validate(&self, v: &mut Violations) {
         v.opt_str_len("username", self.username.as_deref(), 2, Some(50));
+        v.opt_str_len("profile_image", self.profile_image.as_ref().and_then(Option::as_deref), 0, Some(MAX_URL));
     }
 }
 

@@ -88,7 +88,10 @@ impl Violations {
     /// A pragmatic e-mail check (one `@`, non-empty local part, a dotted domain, no spaces),
     /// with pydantic's `value_error` shape.
     pub fn email(&mut self, field: &str, value: &str) {
-        if let Err(reason) = check_email(value) {
+        // RFC 5321's limit on a whole address.
+        if value.chars().count() > 254 {
+            self.str_len(field, value, 0, Some(254));
+        } else if let Err(reason) = check_email(value) {
             self.push(
                 field,
                 "value_error",
