@@ -318,7 +318,11 @@ fn answer(op: &str, system: &str, user: &str, seed: u64) -> String {
         ]})
         .to_string(),
         _ => {
-            let name = system.split("You are ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("페르소나");
+            let profile: Option<Value> = system
+                .lines()
+                .find_map(|l| l.strip_prefix("PERSONA: "))
+                .and_then(|p| serde_json::from_str(p).ok());
+            let name = profile.as_ref().and_then(|p| p["name"].as_str()).unwrap_or("페르소나");
             let echo: String = user.chars().take(20).collect();
             format!("{name}로서 말할게요. \"{echo}\"라는 말이 마음에 남네요. {} 오늘도 당신의 이야기를 들려줘서 고마워요.",
                 pick(&["그 마음 충분히 이해해요.", "정말 멋진 생각이에요.", "천천히 함께 생각해 봐요."], seed, 7))
