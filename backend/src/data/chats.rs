@@ -119,11 +119,23 @@ pub async fn delete(db: &mut impl Executor, user_id: i64, chat_id: i64) -> db::R
     Ok(deleted > 0)
 }
 
-/// The oldest messages of chat `chat_id`, in order: `limit` of them, or all with `None`.
+/// The oldest `limit` messages of chat `chat_id`, in order.
 #[tracing::instrument(level = "debug", skip_all, fields(chat_id = chat_id))]
-pub async fn messages(db: &mut impl Executor, chat_id: i64, limit: Option<i64>) -> db::Result<Vec<ChatMessage>> {
+pub async fn messages(db: &mut impl Executor, chat_id: i64, limit: i64) -> db::Result<Vec<ChatMessage>> {
     let sql = format!("select {MESSAGE_COLUMNS} from chat_messages where chat_id = $1 order by id limit $2");
     db.fetch_all(&sql, &[(&chat_id, Type::INT8), (&limit, Type::INT8)]).await
+}
+
+/// The latest `limit` messages of chat `chat_id`, oldest first.
+#[tracing::instrument(level = "debug", skip_all, fields(chat_id = chat_id))]
+pub async fn latest_messages(db: &mut impl Executor, chat_id: i64, limit: i64) -> db::Result<Vec<ChatMessage>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select {MESSAGE_COLUMNS} from (select * from chat_messages where chat_id = $1 \
+             order by id desc limit $2) m order by id"
+        )
+    });
+    db.fetch_all(&SQL, &[(&chat_id, Type::INT8), (&limit, Type::INT8)]).await
 }
 
 /// Counts one message against `user_id`'s messages of `day`, unless `limit` messages were already
