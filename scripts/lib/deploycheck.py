@@ -13,6 +13,11 @@ Python standard library and PyYAML (Debian: python3-yaml) are needed.
     deploycheck.py metric-names                          every metric name used is accounted for
     deploycheck.py live-metrics METRICS_FILE             every name of app-metrics.txt is exposed
     deploycheck.py dockerfile                            COPY sources exist and are not .dockerignored
+    deploycheck.py env-deploy                            every ${VAR} of the compose files is in .env.example, every DEPLOYMENT variable is used
+    deploycheck.py frontend-pin CONFIG_JSON              the nginx image's frontend context is pinned to a full commit
+    deploycheck.py frontend-dockerfile                   deploy/frontend/Dockerfile builds with VITE_API_URL empty
+    deploycheck.py frontend-root CONFIG_JSON             the Dockerfile's served root is compose's NGINX_STATIC_ROOT
+    deploycheck.py frontend-overrides (JSON CTX TARGET)...  FRONTEND_SOURCE / FRONTEND_DIST resolve as documented
 """
 
 import fnmatch
@@ -514,13 +519,226 @@ def dockerfile():
     done(f"{len(froms)} stages; COPY sources present; .dockerignore keeps target/.stack/.git out")
 
 
+# --------------------------------------------------------------------------------------
+# Deployment variables
+
+COMPOSE_FILES = ("docker-compose.prod.yml", "docker-compose.monitoring.yml", "compose.yaml")
+
+
+def env_deploy():
+    """Every ${VAR} the compose files interpolate is documented in .env.example, and every
+    DEPLOYMENT variable there is used by a compose file (a stale one would mislead)."""
+    used = {}
+    for name in COMPOSE_FILES:
+        path = os.path.join(REPO, name)
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            # `$${` is an escaped dollar (the container's shell variable), not interpolation.
+            for var in re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", f.read()):
+                used.setdefault(var, set()).add(name)
+    app, deploy = env_example_sections()
+    for var in sorted(set(used) - set(app) - set(deploy)):
+        fail(f"${{{var}}} ({', '.join(sorted(used[var]))}) is not documented in .env.example")
+    for var in sorted(set(deploy) - set(used)):
+        fail(f"{var} is in the DEPLOYMENT section of .env.example but no compose file uses it")
+    done(f"{len(used)} interpolated variables, all in .env.example; {len(deploy)} DEPLOYMENT variables, all used")
+
+
+# --------------------------------------------------------------------------------------
+# Frontend: the nginx image built by deploy/frontend/Dockerfile
+
+FRONTEND_DOCKERFILE = os.path.join(REPO, "deploy", "frontend", "Dockerfile")
+FRONTEND_CONTEXT = "frontend"          # the named build context (compose additional_contexts)
+PINNED_GIT = re.compile(r"^(?P<repo>https://\S+?\.git)#(?P<sha>[0-9a-f]{40}):(?P<subdir>[^\s:#]+)$")
+
+
+def parse_dockerfile(path):
+    """The stages of a Dockerfile: [{name, image, instrs: [(INSTRUCTION, args)]}], plus its
+    `# syntax=` directive (or None). Line continuations joined; comments dropped."""
+    with open(path) as f:
+        text = f.read()
+    m = re.match(r"#\s*syntax\s*=\s*(\S+)", text)
+    syntax = m.group(1) if m else None
+    text = re.sub(r"\\\n", " ", text)
+    stages = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instr, _, args = line.partition(" ")
+        instr, args = instr.upper(), args.strip()
+        if instr == "FROM":
+            parts = args.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append({"name": name, "image": parts[0], "instrs": []})
+        elif stages:
+            stages[-1]["instrs"].append((instr, args))
+    return stages, syntax
+
+
+def copy_parts(args):
+    """COPY's flags as a dict (--exclude may repeat: a list), then its sources and destination."""
+    flags, paths = {}, []
+    for p in args.split():
+        if p.startswith("--"):
+            k, _, v = p[2:].partition("=")
+            if k == "exclude":
+                flags.setdefault(k, []).append(v)
+            else:
+                flags[k] = v
+        else:
+            paths.append(p)
+    return flags, paths[:-1], paths[-1] if paths else ""
+
+
+def nginx_service(config_path):
+    return load_config(config_path)["services"].get("nginx", {})
+
+
+def frontend_pin(config_path):
+    svc = nginx_service(config_path)
+    build = svc.get("build") or {}
+    if os.path.realpath(build.get("context", "")) != os.path.realpath(os.path.join(REPO, "deploy", "frontend")):
+        fail(f"nginx: build context should be deploy/frontend (is {build.get('context')})")
+    if build.get("target"):
+        fail(f"nginx: with FRONTEND_DIST empty no target should be set (the last stage builds from source), got {build['target']}")
+    if not svc.get("image"):
+        fail("nginx: no image name for the built image")
+    ctx = (build.get("additional_contexts") or {}).get(FRONTEND_CONTEXT)
+    if not ctx:
+        fail(f"nginx: no additional context `{FRONTEND_CONTEXT}` (the frontend's source)")
+        done("")
+    m = PINNED_GIT.match(ctx)
+    if not m:
+        fail(f"nginx: the frontend context {ctx!r} is not a git URL pinned to a full 40-hex commit "
+             "(REPO.git#<sha>:<subdir>): a branch or tag can move under a rebuild")
+        done("")
+    with open(os.path.join(REPO, "docker-compose.prod.yml")) as f:
+        if ctx not in f.read():
+            fail("the pinned URL comes from .env.example, not from docker-compose.prod.yml's default")
+    done(f"{m.group('repo')} at {m.group('sha')}, directory {m.group('subdir')}/")
+
+
+def frontend_stages():
+    stages, syntax = parse_dockerfile(FRONTEND_DOCKERFILE)
+    return stages, syntax, {s["name"]: s for s in stages if s["name"]}
+
+
+def frontend_dockerfile():
+    stages, syntax, named = frontend_stages()
+    rel = os.path.relpath(FRONTEND_DOCKERFILE, REPO)
+    if not stages:
+        fail(f"{rel}: no stages")
+        done("")
+    uses_exclude = any(i == "COPY" and "--exclude=" in a for s in stages for i, a in s["instrs"])
+    if uses_exclude:
+        v = re.match(r"(?:docker\.io/)?docker/dockerfile:(\d+)\.(\d+)", syntax or "")
+        if not v or (int(v.group(1)), int(v.group(2))) < (1, 19):
+            fail(f"{rel}: COPY --exclude needs `# syntax=docker/dockerfile:1.19` or later (has {syntax})")
+
+    # The stage that runs `npm run build`: node, npm ci, VITE_API_URL defined and empty.
+    builders = [s for s in stages if any(i == "RUN" and re.search(r"\bnpm run build\b", a) for i, a in s["instrs"])]
+    if len(builders) != 1:
+        fail(f"{rel}: expected one stage running `npm run build`, found {len(builders)}")
+        done("")
+    b = builders[0]
+    if not b["image"].startswith("node:20"):
+        fail(f"{rel}: the build stage should use node:20 (the frontend's own choice), uses {b['image']}")
+    api_url, npm_ci = None, False
+    for instr, args in b["instrs"]:
+        if instr == "ARG" and re.match(r"VITE_API_URL\b", args):
+            fail(f"{rel}: ARG VITE_API_URL lets a --build-arg bake an API URL in; it must stay empty (ENV)")
+        if instr == "ENV":
+            m = re.match(r"""VITE_API_URL(?:=|\s+)(.*)$""", args)
+            if m:
+                api_url = m.group(1).strip()
+        if instr == "RUN" and re.search(r"\bnpm ci\b", args):
+            npm_ci = True
+        if instr == "RUN" and re.search(r"\bnpm run build\b", args):
+            inline = re.search(r"\bVITE_API_URL=(\S*)\s+npm run build", args)
+            value = inline.group(1) if inline else api_url
+            if value not in ('""', "''", ""):
+                fail(f"{rel}: `npm run build` must run with VITE_API_URL defined and empty "
+                     f"(ENV VITE_API_URL=\"\"), has {'undefined' if value is None else value}")
+            break
+    if not npm_ci:
+        fail(f"{rel}: the build stage should install with `npm ci` (exactly the lockfile)")
+    if not any(i == "COPY" and copy_parts(a)[0].get("from") == FRONTEND_CONTEXT for i, a in b["instrs"]):
+        fail(f"{rel}: the build stage does not take its source from the `{FRONTEND_CONTEXT}` context")
+
+    # The targets: from-dist (FRONTEND_DIST) and from-source, which must be the last stage
+    # (compose sets no target unless FRONTEND_DIST is given).
+    if stages[-1]["name"] != "from-source":
+        fail(f"{rel}: the last stage (the default target) must be from-source, is {stages[-1]['name']}")
+    for name, source in (("from-source", b["name"]), ("from-dist", FRONTEND_CONTEXT)):
+        st = named.get(name)
+        if not st:
+            fail(f"{rel}: no stage {name}")
+            continue
+        if not re.match(r"nginx:1\.(2[89]|[3-9]\d)\b.*-alpine", st["image"]):
+            fail(f"{rel}: {name} should be nginx >= 1.28 alpine (`resolve` upstreams), is {st['image']}")
+        if not any(i == "COPY" and copy_parts(a)[0].get("from") == source for i, a in st["instrs"]):
+            fail(f"{rel}: {name} does not copy from {source}")
+        if not any(i == "RUN" and re.search(r"\bsh\s+\S*check-dist\.sh\s+/", a) for i, a in st["instrs"]):
+            fail(f"{rel}: {name} does not run check-dist.sh on what it serves")
+    done(f"{len(stages)} stages; {b['image']} runs npm ci and npm run build with VITE_API_URL=\"\"; "
+         f"targets from-source (default) and from-dist on {named.get('from-source', {}).get('image')}, both checked by check-dist.sh")
+
+
+def frontend_root(config_path):
+    svc = nginx_service(config_path)
+    root = compose_str((svc.get("environment") or {}).get("NGINX_STATIC_ROOT", "")).rstrip("/")
+    if not root:
+        fail("nginx: no NGINX_STATIC_ROOT in the compose environment")
+        done("")
+    _, _, named = frontend_stages()
+    for name in ("from-source", "from-dist"):
+        dests = [copy_parts(a)[2].rstrip("/") for i, a in named.get(name, {}).get("instrs", []) if i == "COPY"]
+        if root not in dests:
+            fail(f"deploy/frontend/Dockerfile: {name} copies the frontend to {dests}, nginx serves {root} (NGINX_STATIC_ROOT)")
+        runs = " ".join(a for i, a in named.get(name, {}).get("instrs", []) if i == "RUN" and "check-dist.sh" in a)
+        if runs and not re.search(r"check-dist\.sh\s+" + re.escape(root) + r"/?(\s|$)", runs):
+            fail(f"deploy/frontend/Dockerfile: {name} runs check-dist.sh on another directory than {root}")
+    # A bind mount on (or above) the root would hide the files baked into the image.
+    for v in svc.get("volumes") or []:
+        target = v.get("target", "").rstrip("/")
+        if target and (root == target or root.startswith(target + "/")):
+            fail(f"nginx: a volume at {target} hides the frontend baked into the image at {root}")
+    with open(os.path.join(REPO, "nginx", "nginx.conf.template")) as f:
+        roots = re.findall(r"^\s*root\s+\$\{NGINX_STATIC_ROOT\};", f.read(), re.M)
+    if not roots:
+        fail("nginx/nginx.conf.template: no `root ${NGINX_STATIC_ROOT};`")
+    done(f"{root}: where both targets put the frontend, what the template's {len(roots)} static locations serve, no volume over it")
+
+
+def frontend_overrides(*cases):
+    """Triplets: a `config --format json` output, the frontend context and the target it must
+    resolve to (`-` for none)."""
+    if not cases or len(cases) % 3:
+        fail("usage: frontend-overrides (CONFIG_JSON EXPECTED_CONTEXT EXPECTED_TARGET)...")
+        done("")
+    for i in range(0, len(cases), 3):
+        path, want_ctx, want_target = cases[i:i + 3]
+        build = nginx_service(path).get("build") or {}
+        ctx = (build.get("additional_contexts") or {}).get(FRONTEND_CONTEXT)
+        target = build.get("target") or "-"
+        if ctx != want_ctx or target != want_target:
+            fail(f"{os.path.basename(path)}: frontend context {ctx}, target {target}; expected {want_ctx}, {want_target}")
+        else:
+            print(f"  {os.path.basename(path)}: context {ctx}, target {target}")
+    done("each override resolves to the documented context and target")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     funcs = {
         "compose-policy": compose_policy, "compose-services": compose_services, "env-drift": env_drift,
         "nginx-env": nginx_env, "service-env": service_env, "alert-coverage": alert_coverage,
         "dashboards": dashboards, "metric-names": metric_names, "live-metrics": live_metrics,
-        "dockerfile": dockerfile,
+        "dockerfile": dockerfile, "env-deploy": env_deploy, "frontend-pin": frontend_pin,
+        "frontend-dockerfile": frontend_dockerfile, "frontend-root": frontend_root,
+        "frontend-overrides": frontend_overrides,
     }
     funcs[cmd](*args)
 
