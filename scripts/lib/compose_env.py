@@ -85,6 +85,14 @@ def render(compose, env_file):
     return json.loads(out.stdout)["services"]
 
 
+def rendered_services(env_file=None):
+    """The services of COMPOSE_FILE as compose renders them, interpolated with `env_file`, or by
+    default with the placeholder copy of .env.example (`test_env_file`)."""
+    compose = find_compose()
+    with tempfile.TemporaryDirectory() as tmp:
+        return render(compose, os.path.abspath(env_file) if env_file else test_env_file(tmp))
+
+
 def app_command(service):
     command = service.get("command") or []
     if isinstance(command, str):
@@ -110,10 +118,7 @@ def main(argv):
     binary = os.path.abspath(argv[0] if argv else os.path.join(REPO, "target", "debug", "dearme"))
     if not os.access(binary, os.X_OK):
         die(f"{binary} is not an executable (cargo build --bin dearme)")
-    compose = find_compose()
-    with tempfile.TemporaryDirectory() as tmp:
-        env_file = os.path.abspath(argv[1]) if len(argv) > 1 else test_env_file(tmp)
-        services = render(compose, env_file)
+    services = rendered_services(argv[1] if len(argv) > 1 else None)
 
     failed, seen = [], set()
     for name, service in sorted(services.items()):
