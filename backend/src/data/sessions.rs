@@ -74,6 +74,17 @@ pub async fn insert_token(
     Ok(())
 }
 
+/// Whether a token is known, unused and unexpired.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn token_is_valid(db: &mut impl Executor, token_hash: &str, purpose: &str) -> db::Result<bool> {
+    db.fetch_value(
+        "select exists (select 1 from email_tokens where token_hash = $1 and purpose = $2 \
+                and used_at is null and expires_at > now()) as value",
+        &[(&token_hash, Type::TEXT), (&purpose, Type::TEXT)],
+    )
+    .await
+}
+
 /// Marks a valid token used; its account, or `None` if it is unknown, used or expired.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn consume_token(db: &mut impl Executor, token_hash: &str, purpose: &str) -> db::Result<Option<i64>> {

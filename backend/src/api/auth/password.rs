@@ -19,15 +19,16 @@ use crate::{
     },
 };
 
-/// Mails a reset link to an active account; the same answer whether or not one exists (no
-/// account probing).
+/// Mails a reset link to an active account. The same status, body and time whether or not one
+/// exists (no account probing): the mail goes out in the background, and a second request within
+/// a minute sends nothing (the original answered that with a 429, which told the accounts apart).
 #[utoipa::path(
     post, path = "/api/v1/auth/forgot-password", tag = "auth",
     request_body = EmailOnly,
     responses(
         (status = 200, body = Message),
         Invalid,
-        (status = 429, description = "Please wait before requesting another password reset email", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all)]
@@ -39,8 +40,7 @@ pub async fn forgot_password(
     rate_limit(&state, "forgot-password", 5, &ip).await?;
     let mut db = state.db.writer().await?;
     if let Some(account) = users::active_by_email(&mut db, &body.email).await? {
-        tokens::send(&state, &mut db, account.id, &account.email, Purpose::Reset).await?;
-        state.writes.committed(&mut db, account.id, &[]).await?;
+        tokens::send_detached(&state, account.id, account.email, Purpose::Reset);
     }
     Ok(message("비밀번호 재설정 이메일이 발송되었습니다. 이메일을 확인해주세요."))
 }
@@ -63,11 +63,19 @@ pub async fn reset_password(
     Body(body): Body<ResetPassword>,
 ) -> ApiResult<Json<Message>> {
     rate_limit(&state, "reset-password", 5, &ip).await?;
+    const INVALID_TOKEN: &str = "Invalid or expired password reset token";
+    // The token first: a made-up one costs a lookup, not a hash.
+    let mut db = state.db.writer().await?;
+    if !tokens::is_valid(&mut db, &body.token, Purpose::Reset).await? {
+        return Err(ApiError::bad_request(INVALID_TOKEN));
+    }
+    drop(db);
     let hash = hashing::hash(body.password).await?;
     let mut db = state.db.writer().await?;
+    // Used once: of two concurrent resets with one token, one wins.
     let user_id = tokens::consume(&mut db, &body.token, Purpose::Reset)
         .await?
-        .ok_or_else(|| ApiError::bad_request("Invalid or expired password reset token"))?;
+        .ok_or_else(|| ApiError::bad_request(INVALID_TOKEN))?;
     users::set_password(&mut db, user_id, &hash).await?;
     session::revoke(&state, &mut db, user_id, None).await?;
     state.writes.committed(&mut db, user_id, &[]).await?;

@@ -77,6 +77,32 @@ pub async fn send(
     state.mailer.send(email, subject, &body, &link).await.map_err(ApiError::Internal)
 }
 
+/// Issues and mails a token in the background, for the endpoints that must answer the same
+/// whether or not the account exists (forgot-password, resend-verification): the answer never
+/// waits on SMTP, and neither a mail failure nor "too soon" reaches the caller. A token asked for
+/// within a minute of the last one is simply not sent.
+pub fn send_detached(state: &AppState, user_id: i64, email: String, purpose: Purpose) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let sent = async {
+            let mut db = state.db.writer().await?;
+            send(&state, &mut db, user_id, &email, purpose).await?;
+            state.writes.committed(&mut db, user_id, &[]).await?;
+            ApiResult::Ok(())
+        };
+        match sent.await {
+            Ok(()) => {}
+            Err(ApiError::TooManyRequests(_)) => tracing::debug!(user_id, "e-mail token asked for too soon; not sent"),
+            Err(err) => tracing::warn!(user_id, error = %err, "e-mail token not sent"),
+        }
+    });
+}
+
+/// Whether a token is known, unused and unexpired (without using it).
+pub async fn is_valid(db: &mut impl Executor, token: &str, purpose: Purpose) -> ApiResult<bool> {
+    Ok(sessions::token_is_valid(db, &token_hash(token), purpose.as_str()).await?)
+}
+
 /// Marks a valid token used and returns its account; `None` if unknown, used or expired.
 pub async fn consume(db: &mut impl Executor, token: &str, purpose: Purpose) -> ApiResult<Option<i64>> {
     Ok(sessions::consume_token(db, &token_hash(token), purpose.as_str()).await?)

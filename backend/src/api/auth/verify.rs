@@ -47,15 +47,15 @@ pub async fn verify_email(
     }))
 }
 
-/// Mails a new link to an account that has not verified its address; the same answer whether or
-/// not one exists (no account probing).
+/// Mails a new link to an account that has not verified its address. The same status, body and
+/// time whether or not one exists (no account probing): see `forgot_password`.
 #[utoipa::path(
     post, path = "/api/v1/auth/resend-verification", tag = "auth",
     request_body = EmailOnly,
     responses(
         (status = 200, body = Message),
         Invalid,
-        (status = 429, description = "Please wait before requesting another verification email", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all)]
@@ -67,8 +67,7 @@ pub async fn resend_verification(
     rate_limit(&state, "resend-verification", 3, &ip).await?;
     let mut db = state.db.writer().await?;
     if let Some(account) = users::unverified_by_email(&mut db, &body.email).await? {
-        tokens::send(&state, &mut db, account.id, &account.email, Purpose::Verify).await?;
-        state.writes.committed(&mut db, account.id, &[]).await?;
+        tokens::send_detached(&state, account.id, account.email, Purpose::Verify);
     }
     Ok(message("인증 이메일이 발송되었습니다. 이메일을 확인해주세요."))
 }

@@ -47,7 +47,8 @@ pub async fn create_chat(
         .ok_or_else(|| ApiError::not_found("Persona not found"))?;
     let own = owner.user_id == auth.id();
     // A friend's persona only while it is public (the original did not check `is_public`).
-    if !own && !(owner.is_public && friends::are_friends(&mut db, auth.id(), owner.user_id).await?) {
+    let allowed = own || (owner.is_public && friends::are_friends(&mut db, auth.id(), owner.user_id).await?);
+    if !allowed {
         return Err(ApiError::forbidden(FRIENDS_ONLY));
     }
     let chat = chats::insert(&mut db, auth.id(), body.persona_id, own).await?;
