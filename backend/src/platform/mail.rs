@@ -1,12 +1,13 @@
-//! Outgoing e-mail: SMTP when `SMTP_HOST` is set, otherwise the message (with its link) is
-//! logged, so local development works without a mail server.
+//! Outgoing e-mail: SMTP when `SMTP_HOST` is set, otherwise the message is kept in memory only
+//! (the last 100, for the tests) and a log line says a mail was not sent. Links carry one-time
+//! tokens, so they are never logged; without SMTP, `dearme users verify` is the operator's path.
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor, message::header::ContentType,
     transport::smtp::authentication::Credentials,
 };
 
-use crate::platform::settings::SmtpSettings;
+use crate::platform::settings::{SmtpSettings, SmtpTls};
 
 /// Messages the log mailer "sent", newest last (bounded): what a developer or a test reads the
 /// link from.
@@ -30,16 +31,13 @@ impl Mailer {
         let Some(smtp) = smtp else {
             return Ok(Self::Log(Outbox::default()));
         };
-        // Port 465 is implicit TLS; anything else starts plain and upgrades with STARTTLS when the
-        // server offers it (a local relay on port 25 or a dev catcher need not).
-        let mut builder = if smtp.port == 465 {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?
-        } else {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).tls(
-                lettre::transport::smtp::client::Tls::Opportunistic(
-                    lettre::transport::smtp::client::TlsParameters::new(smtp.host.clone())?,
-                ),
-            )
+        // Port 465 is implicit TLS; any other port must upgrade with STARTTLS (`Tls::Required`:
+        // a server, or a man in the middle, that does not offer it is refused), unless
+        // SMTP_TLS=none says plain text is wanted (a local catcher in development).
+        let mut builder = match (smtp.tls, smtp.port) {
+            (SmtpTls::Required, 465) => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
+            (SmtpTls::Required, _) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?,
+            (SmtpTls::None, _) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
         }
         .port(smtp.port)
         .timeout(Some(std::time::Duration::from_secs(10)));
@@ -59,11 +57,11 @@ impl Mailer {
         }
     }
 
-    /// Sends one plain-text message. `link` is logged in log mode (and never in SMTP mode).
+    /// Sends one plain-text message. The link (a token) is never logged.
     pub async fn send(&self, to: &str, subject: &str, body: &str, link: &str) -> anyhow::Result<()> {
         match self {
             Self::Log(outbox) => {
-                tracing::info!(subject, link, "e-mail not sent (no SMTP configured); link logged instead");
+                tracing::info!(subject, "e-mail not sent (no SMTP configured)");
                 let mut outbox = outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if outbox.len() >= 100 {
                     outbox.pop_front();

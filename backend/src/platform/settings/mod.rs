@@ -3,12 +3,14 @@
 //! `Settings` directly and change what they need.
 
 mod check;
+mod smtp;
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use anyhow::bail;
 
 use check::Env;
+pub use smtp::{SmtpSettings, SmtpTls};
 
 /// One problem with one variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,15 +119,6 @@ pub struct WorkerSettings {
     pub monthly_report_cron: String,
 }
 
-#[derive(Clone, Debug)]
-pub struct SmtpSettings {
-    pub host: String,
-    pub port: u16,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub from: String,
-}
-
 impl Settings {
     /// Reads and checks every setting from the process environment; `Err` lists every problem
     /// (what `dearme check-config` prints), not just the first.
@@ -179,20 +172,6 @@ impl Settings {
             stream_idle_timeout: env.millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000),
             worker: WorkerSettings::read(env),
         }
-    }
-}
-
-impl SmtpSettings {
-    /// `None` without `SMTP_HOST`: mail is then logged, not sent (development).
-    fn read(env: &mut Env<'_>) -> Option<Self> {
-        let host = env.optional("SMTP_HOST")?;
-        Some(Self {
-            host,
-            port: env.parse_or("SMTP_PORT", 25),
-            username: env.optional("SMTP_USERNAME"),
-            password: env.optional("SMTP_PASSWORD").map(Secret::new),
-            from: env.optional("SMTP_FROM").unwrap_or_else(|| "DearMe <no-reply@dearme.local>".into()),
-        })
     }
 }
 
