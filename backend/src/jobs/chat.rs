@@ -128,10 +128,14 @@ async fn stream_reply(ctx: &Context, prompt: &Prompt, publisher: &mut Publisher)
 }
 
 /// Stores `text` as the reply; if another run stored one first, that one.
+/// Retried on a transient failure: the streamed reply is not lost to a database blip.
 async fn store(ctx: &Context, chat_id: i64, user_message_id: i64, text: &str) -> Result<ChatMessage, JobError> {
-    let mut db = ctx.db.writer().await?;
-    if let Some(stored) = chats::insert_reply(&mut db, chat_id, user_message_id, text).await? {
-        return Ok(stored);
-    }
-    chats::reply_to(&mut db, user_message_id).await?.ok_or(JobError::Db(db::Error::RowCount(0)))
+    super::lifecycle::retrying(|| async {
+        let mut db = ctx.db.writer().await?;
+        if let Some(stored) = chats::insert_reply(&mut db, chat_id, user_message_id, text).await? {
+            return Ok(stored);
+        }
+        chats::reply_to(&mut db, user_message_id).await?.ok_or(JobError::Db(db::Error::RowCount(0)))
+    })
+    .await
 }

@@ -16,5 +16,13 @@ pub enum JobError {
     Db(#[from] crate::platform::db::Error),
 }
 
+impl JobError {
+    /// Whether running again later may succeed: a database outage or timeout. (LLM calls retry
+    /// on their own, with backoff, before they fail a job.)
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Db(e) if e.is_transient())
+    }
+}
+
 /// What a job returns: the result stored in `ai_jobs.result`, if any.
 pub type JobResult = Result<Option<Value>, JobError>;

@@ -2,7 +2,10 @@
 //! a `job` span (kind and id) around it, so everything it logs, LLM retries included, says which
 //! job it belongs to.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use apalis::prelude::{BoxDynError, Data};
 use serde_json::Value;
@@ -29,16 +32,21 @@ async fn handle_job(job: AiJob, ctx: &Context) -> Result<(), BoxDynError> {
         let waited = (chrono::Utc::now().timestamp_millis() - id.timestamp_ms() as i64).max(0) as f64 / 1000.0;
         metrics::histogram!("job_queue_latency_seconds", "job" => kind).record(waited);
     }
-    if !status::start(&mut ctx.db.writer().await?, job.job_id()).await? {
+    if !retrying(|| async { Ok(status::start(&mut ctx.db.writer().await?, job.job_id()).await?) }).await? {
         tracing::info!("job already done; skipping");
         return Ok(());
     }
     let started = Instant::now();
     let timeout = ctx.settings.worker.job_timeout;
-    let outcome = match tokio::time::timeout(timeout, dispatch(ctx, &job)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(JobError::Internal(format!("timed out after {timeout:?}"))),
+    let run = || async {
+        match tokio::time::timeout(timeout, dispatch(ctx, &job)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JobError::Internal(format!("timed out after {timeout:?}"))),
+        }
     };
+    // A chat reply has streamed its tokens to the user by the time it can fail: running it again
+    // would stream them twice, so it retries only its own store (`chat::store`).
+    let outcome = if matches!(job, AiJob::ChatReply { .. }) { run().await } else { retrying(run).await };
     metrics::histogram!("job_duration_seconds", "job" => kind).record(started.elapsed().as_secs_f64());
     match outcome {
         Ok(result) => {
@@ -79,10 +87,79 @@ async fn finish(
     result: Option<&Value>,
     error: Option<&str>,
 ) -> Result<(), JobError> {
-    let mut db = ctx.db.writer().await?;
-    status::finish(&mut db, job.job_id(), state, result, error).await?;
-    if let Some(user_id) = job.user_id() {
-        ctx.writes.committed(&mut db, user_id, &[]).await?;
+    retrying(|| async {
+        let mut db = ctx.db.writer().await?;
+        status::finish(&mut db, job.job_id(), state, result, error).await?;
+        if let Some(user_id) = job.user_id() {
+            ctx.writes.committed(&mut db, user_id, &[]).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The waits before the second and third try of a step that failed transiently.
+const BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(4)];
+
+/// Runs `step`, and again after a backoff while it fails transiently (a database outage or
+/// timeout: [`JobError::is_transient`]), at most three times in all. Jobs and their status writes
+/// are idempotent, so a step that half-happened is safe to repeat.
+pub async fn retrying<T, F, Fut>(mut step: F) -> Result<T, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, JobError>>,
+{
+    let mut waits = BACKOFF.iter();
+    loop {
+        match step().await {
+            Err(err) if err.is_transient() => match waits.next() {
+                Some(wait) => {
+                    tracing::warn!(error = %err, retry_in = ?wait, "transient failure; retrying");
+                    metrics::counter!("job_step_retries_total").increment(1);
+                    tokio::time::sleep(*wait).await;
+                }
+                None => return Err(err),
+            },
+            outcome => return outcome,
+        }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::platform::db;
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_twice_with_backoff_and_others_not_at_all() {
+        let calls = AtomicU32::new(0);
+        let flaky = || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(JobError::Db(db::Error::Timeout(Duration::from_secs(5)))),
+                _ => Ok("stored"),
+            }
+        };
+        let started = tokio::time::Instant::now();
+        assert_eq!(retrying(flaky).await.unwrap(), "stored");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(started.elapsed(), Duration::from_secs(5), "1 s, then 4 s");
+
+        let calls = AtomicU32::new(0);
+        let down = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(JobError::Db(db::Error::Timeout(Duration::from_secs(5))))
+        };
+        assert!(retrying(down).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "three tries in all");
+
+        let calls = AtomicU32::new(0);
+        let wrong = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(JobError::Invalid("bad output".into()))
+        };
+        assert!(retrying(wrong).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

@@ -118,3 +118,28 @@ pub async fn finish(
     .await?;
     Ok(())
 }
+
+/// Fails every job that can no longer finish on its own, and names each one's kind: `running`
+/// with no sign of life for longer than `running_for` (its worker died and the job was not picked
+/// up again, or its status write was lost), or `pending` for longer than `pending_for`. Its user
+/// then sees `failed` with a reason (`GET /jobs/{id}`, a waiting request, a reply stream), never a
+/// job that stays running forever. A reaped job that a worker does pick up later still runs.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn reap(
+    db: &mut impl Executor,
+    running_for: std::time::Duration,
+    pending_for: std::time::Duration,
+) -> db::Result<Vec<String>> {
+    let reaped: Vec<db::Value<String>> = db
+        .fetch_all(
+            "update ai_jobs set status = 'failed', updated_at = now(), error = case status \
+                 when 'running' then 'stopped: the job stopped making progress (its worker was lost)' \
+                 else 'stopped: no worker took the job in time' end \
+             where (status = 'running' and updated_at < now() - make_interval(secs => $1)) \
+                or (status = 'pending' and created_at < now() - make_interval(secs => $2)) \
+             returning kind as value",
+            &[(&running_for.as_secs_f64(), Type::FLOAT8), (&pending_for.as_secs_f64(), Type::FLOAT8)],
+        )
+        .await?;
+    Ok(reaped.into_iter().map(|db::Value(kind)| kind).collect())
+}

@@ -47,6 +47,7 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
     let backend = queue_backend(&settings).await?;
     serve_metrics(&settings).await?;
     tokio::spawn(queue_gauges(ctx.clone()));
+    tokio::spawn(reaper(ctx.clone()));
     let monitor = monitor(&settings, ctx, backend)?;
     let stopped = monitor
         .run_with_signal(async {
@@ -145,6 +146,30 @@ fn hostname() -> String {
 /// An apalis handler's future. Boxed and `Send`, which sidesteps the compiler's higher-ranked
 /// `Send` inference that fails on `async fn` handlers borrowing across awaits.
 pub type Handled = std::pin::Pin<Box<dyn Future<Output = Result<(), BoxDynError>> + Send>>;
+
+/// Fails the jobs that can no longer finish (`status::reap`), on every worker (the update is
+/// idempotent). A running job is given its time limit plus its worker's missed heartbeats and a
+/// minute; a pending one, a day.
+async fn reaper(ctx: Arc<Context>) {
+    let worker = &ctx.settings.worker;
+    let running_for = worker.job_timeout + worker.heartbeat * 3 + Duration::from_secs(60);
+    let pending_for = Duration::from_secs(24 * 3600);
+    let mut tick =
+        tokio::time::interval((worker.job_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    loop {
+        tick.tick().await;
+        let Ok(mut db) = ctx.db.writer().await else { continue };
+        match super::status::reap(&mut db, running_for, pending_for).await {
+            Ok(kinds) => {
+                for kind in kinds {
+                    tracing::warn!(job = %kind, "job reaped: it could no longer finish");
+                    ::metrics::counter!("jobs_reaped_total", "job" => kind).increment(1);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "reaping stuck jobs failed"),
+        }
+    }
+}
 
 /// Queue depth, dead jobs and daily actives, refreshed every few seconds.
 async fn queue_gauges(ctx: Arc<Context>) {

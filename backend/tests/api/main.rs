@@ -15,6 +15,7 @@ mod mental;
 mod notifications;
 mod personas;
 mod privacy;
+mod reliability;
 mod replication;
 mod subscriptions;
 mod timeouts;
