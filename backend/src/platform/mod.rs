@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod pubsub;
 pub mod random;
 pub mod redis;
 pub mod settings;

@@ -25,6 +25,8 @@ pub struct Redis {
 
 struct Inner {
     client: redis::Client,
+    /// The one pub/sub connection of the process.
+    hub: super::pubsub::Hub,
     prefix: String,
     timeout: Duration,
     state: Mutex<State>,
@@ -41,6 +43,7 @@ impl Redis {
         Ok(Self {
             inner: Arc::new(Inner {
                 client: redis::Client::open(settings.redis_url.expose())?,
+                hub: super::pubsub::Hub::new(redis::Client::open(settings.redis_url.expose())?, settings.redis_timeout),
                 prefix: settings.redis_prefix.clone(),
                 timeout: settings.redis_timeout,
                 state: Mutex::new(State::default()),
@@ -232,27 +235,22 @@ impl Redis {
         self.run("lrange", |mut c| async move { c.lrange::<_, Vec<String>>(key, 0, -1).await }).await
     }
 
-    /// A dedicated subscription (pub/sub needs its own connection): the messages' payloads.
+    /// The messages' payloads on `channel`, through the process's one shared pub/sub
+    /// connection (`pubsub::Hub`); `None` when Redis cannot be reached.
     pub async fn subscribe(&self, channel: &str) -> Option<futures_util::stream::BoxStream<'static, String>> {
         use futures_util::StreamExt;
-        let connect = async {
-            let mut pubsub = self.inner.client.get_async_pubsub().await?;
-            pubsub.subscribe(channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
-        match tokio::time::timeout(self.inner.timeout * 4, connect).await {
-            Ok(Ok(pubsub)) => {
-                Some(pubsub.into_on_message().filter_map(|m| async move { m.get_payload::<String>().ok() }).boxed())
-            }
-            Ok(Err(err)) => {
+        match self.inner.hub.subscribe(channel).await {
+            Ok(subscription) => Some(subscription.boxed()),
+            Err(err) => {
                 self.failed(&err.to_string());
                 None
             }
-            Err(_) => {
-                self.failed("subscribe timed out");
-                None
-            }
         }
+    }
+
+    /// Channels subscribed on the shared pub/sub connection.
+    pub async fn subscribed_channels(&self) -> usize {
+        self.inner.hub.subscribed().await
     }
 
     pub async fn ping(&self) -> bool {
