@@ -88,6 +88,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
         mailer: Mailer::new(settings.smtp.as_ref()).context("smtp")?,
         rate_limiter: Default::default(),
         diary_ids: crate::api::diaries::id_block(),
+        open_streams: Default::default(),
         cache,
         writes,
         db,

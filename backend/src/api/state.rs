@@ -3,7 +3,7 @@
 use std::{ops::Deref, sync::Arc};
 
 use crate::{
-    api::auth::ratelimit::RateLimiter,
+    api::{auth::ratelimit::RateLimiter, chats::streams::OpenStreams},
     platform::{
         cache::CacheStore,
         db::{Db, IdBlock},
@@ -28,6 +28,8 @@ pub struct Inner {
     pub rate_limiter: RateLimiter,
     /// New diaries' ids, reserved ahead (see `data::diaries::id_block`).
     pub diary_ids: IdBlock,
+    /// Reply streams open per user on this instance (capped).
+    pub open_streams: OpenStreams,
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 mod ai;
 mod auth;
 mod cache;
+mod caps;
 mod chats;
 mod cli;
 mod diaries;

@@ -6,6 +6,7 @@ pub mod crud;
 mod limits;
 pub mod relay;
 pub mod send;
+pub mod streams;
 pub mod types;
 
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -15,7 +15,7 @@ use axum::{
     },
 };
 
-use super::{crud::own_chat, send::accept_message, types::SendMessage};
+use super::{crud::own_chat, send::accept_message, streams::StreamSlot, types::SendMessage};
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::chats,
@@ -43,8 +43,9 @@ const TIMED_OUT_TEXT: &str = "응답 시간이 초과되었어요. 잠시 후 �
     request_body = SendMessage,
     responses(
         (status = 200, description = "text/event-stream"),
-        (status = 403, description = "Daily limit", body = ErrorBody),
+        (status = 403, description = "Daily limit | You can only chat with persona of your friends", body = ErrorBody),
         (status = 404, description = "Chat not found", body = ErrorBody),
+        (status = 429, description = "The user already holds the most open reply streams (5 per API instance)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), chat_id = chat_id))]
@@ -54,12 +55,14 @@ pub async fn stream_message(
     IdPath(chat_id): IdPath,
     Body(body): Body<SendMessage>,
 ) -> ApiResult<Response> {
+    // Before anything is stored: a refused stream enqueues nothing.
+    let slot = state.open_streams.open(auth.id())?;
     let (message, job_id) = accept_message(&state, &auth, chat_id, &body.content).await?;
     let message_id = message.id;
     // Subscribing after the commit is safe: the replay log holds anything published before.
     let reader = Reader::open(&state.redis, message_id).await;
     let first = Event::UserMessage { message };
-    Ok(Relay::new(state, auth.id(), job_id, message_id, reader, Some(first)).into_response())
+    Ok(Relay::new(state, auth.id(), job_id, message_id, reader, Some(first), slot).into_response())
 }
 
 /// Re-attaches to the reply stream of a message already sent (a dropped connection, or any
@@ -71,6 +74,7 @@ pub async fn stream_message(
     responses(
         (status = 200, description = "text/event-stream: chunk..., then done or error"),
         (status = 404, description = "Chat not found | Message not found", body = ErrorBody),
+        (status = 429, description = "The user already holds the most open reply streams (5 per API instance)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), chat_id = chat_id, message_id = message_id))]
@@ -79,6 +83,7 @@ pub async fn resume_stream(
     auth: AuthUser,
     IdsPath(chat_id, message_id): IdsPath,
 ) -> ApiResult<Response> {
+    let slot = state.open_streams.open(auth.id())?;
     own_chat(&state, &auth, chat_id).await?;
     let mut db = state.db.writer().await?;
     let job_id = chats::reply_job_id(&mut db, auth.id(), chat_id, message_id)
@@ -86,7 +91,7 @@ pub async fn resume_stream(
         .ok_or_else(|| ApiError::not_found("Message not found"))?;
     drop(db);
     let reader = Reader::open(&state.redis, message_id).await;
-    Ok(Relay::new(state, auth.id(), job_id, message_id, reader, None).into_response())
+    Ok(Relay::new(state, auth.id(), job_id, message_id, reader, None, slot).into_response())
 }
 
 /// One client's view of a reply stream: the live events while there are any, then the outcome
@@ -101,6 +106,8 @@ struct Relay {
     queue: VecDeque<Event>,
     chunks_sent: bool,
     finished: bool,
+    /// This stream's place in the user's cap, freed when the relay is dropped.
+    _slot: StreamSlot,
 }
 
 impl Relay {
@@ -111,6 +118,7 @@ impl Relay {
         message_id: i64,
         reader: Option<Reader>,
         first: Option<Event>,
+        slot: StreamSlot,
     ) -> Self {
         Self {
             state,
@@ -121,6 +129,7 @@ impl Relay {
             queue: first.into_iter().collect(),
             chunks_sent: false,
             finished: false,
+            _slot: slot,
         }
     }
 

@@ -1,0 +1,51 @@
+//! Caps on what one user can hold open: reply streams per user (429 above the cap, nothing
+//! stored), all of them over one shared Redis pub/sub connection.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_detail, json_of, metric};
+
+#[tokio::test]
+async fn a_user_holds_at_most_five_streams_over_one_shared_redis_connection() {
+    // No worker: the replies never come, so each stream stays open until its idle timeout.
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let me = app.user_id(&token).await;
+    let persona: i64 = app
+        .sql()
+        .await
+        .query_one(
+            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
+            &[&me],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let chat =
+        json_of(app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await, StatusCode::CREATED)
+            .await;
+    let path = format!("/api/v1/chats/{}/messages/stream", chat["id"]);
+    let first = app.post(&path, Some(&token), json!({ "content": "안녕" })).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let message_id: i64 = app.sql().await.query_one("select id from chat_messages", &[]).await.unwrap().get(0);
+    let resume = format!("/api/v1/chats/{}/messages/{message_id}/stream", chat["id"]);
+    let mut open = vec![first];
+    for _ in 0..4 {
+        let res = app.get(&resume, Some(&token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        open.push(res);
+    }
+    let limited = "Too many requests. Please try again later.";
+    assert_detail(app.get(&resume, Some(&token)).await, StatusCode::TOO_MANY_REQUESTS, limited).await;
+    let refused = app.post(&path, Some(&token), json!({ "content": "여섯 번째" })).await;
+    assert_detail(refused, StatusCode::TOO_MANY_REQUESTS, limited).await;
+    let stored: i64 = app.sql().await.query_one("select count(*) from chat_messages", &[]).await.unwrap().get(0);
+    assert_eq!(stored, 1, "the refused message was not stored");
+    assert_eq!(metric("redis_pubsub_connections_total"), 1.0, "five streams, one pub/sub connection");
+    assert_eq!(app.state.redis.subscribed_channels().await, 1, "one channel: one reply");
+    // A closed stream frees its slot.
+    drop(open.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(app.get(&resume, Some(&token)).await.status(), StatusCode::OK);
+}
