@@ -18,15 +18,38 @@ pub struct Diary {
     pub mood: Option<String>,
     pub weather: Option<String>,
     pub diary_date: NaiveDate,
+    /// Who may read it through an LLM: `private` (nothing), `self` (the owner's own persona,
+    /// chats and analyses; the default) or `friends` (also a friend's chat with the owner's persona).
+    #[schema(value_type = String, example = "self")]
+    pub visibility: String,
     #[serde(with = "crate::platform::time::utc")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "crate::platform::time::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
-crate::from_row!(Diary { id, user_id, title, content, mood, weather, diary_date, created_at, updated_at });
+crate::from_row!(Diary { id, user_id, title, content, mood, weather, diary_date, visibility, created_at, updated_at });
 
-const COLUMNS: &str = "id, user_id, title, content, mood, weather, diary_date, created_at, updated_at";
+const COLUMNS: &str = "id, user_id, title, content, mood, weather, diary_date, visibility, created_at, updated_at";
+
+/// Who is reading diary text for an LLM: the SQL filter on `visibility` each one gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// The owner's own jobs (persona, analyses, summaries, their own chats): not `private`.
+    Owner,
+    /// A friend's chat with the owner's persona: `friends` only.
+    Friend,
+}
+
+impl Audience {
+    /// The `visibility` values this audience may read, for `visibility = any($n)`.
+    pub fn visible(self) -> &'static [&'static str] {
+        match self {
+            Self::Owner => &["self", "friends"],
+            Self::Friend => &["friends"],
+        }
+    }
+}
 
 /// The ids of new diaries, reserved ahead, so the analysis job (which names its diary) can go
 /// into the statement that inserts it.
@@ -41,10 +64,12 @@ pub struct NewDiary<'a> {
     pub mood: Option<&'a str>,
     pub weather: Option<&'a str>,
     pub diary_date: NaiveDate,
+    /// `None`: `self`.
+    pub visibility: Option<&'a str>,
 }
 
 /// The first parameter number the statement leaves to the caller's extra CTEs.
-pub const FIRST_EXTRA_PARAM: usize = 8;
+pub const FIRST_EXTRA_PARAM: usize = 9;
 
 /// The statement creating a diary with what it triggers, plus the caller's CTEs (the jobs it
 /// enqueues, reading parameters from [`FIRST_EXTRA_PARAM`] on). Built once, run by [`create`].
@@ -63,8 +88,8 @@ impl CreateStatement {
     pub fn new(extra_ctes: &str) -> Self {
         Self(format!(
             "with d as ( \
-                 insert into diaries (id, user_id, title, content, mood, weather, diary_date) overriding system value \
-                 values ($1, $2, $3, $4, $5, $6, $7) returning {COLUMNS}), \
+                 insert into diaries (id, user_id, title, content, mood, weather, diary_date, visibility) \
+                 overriding system value values ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'self')) returning {COLUMNS}), \
              c as (select count(*) + 1 as n from diaries where user_id = $2), \
              milestones as ( \
                  insert into notifications (user_id, type, title, content) \
@@ -105,6 +130,7 @@ pub async fn create(
         (&diary.mood, Type::VARCHAR),
         (&diary.weather, Type::VARCHAR),
         (&diary.diary_date, Type::DATE),
+        (&diary.visibility, Type::TEXT),
     ];
     params.extend_from_slice(extra);
     db.fetch_one(&statement.0, &params).await
@@ -175,6 +201,7 @@ pub struct DiaryChanges<'a> {
     pub content: Option<&'a str>,
     pub mood: Option<Option<&'a str>>,
     pub weather: Option<Option<&'a str>>,
+    pub visibility: Option<&'a str>,
 }
 
 /// Applies `changes` to the user's diary `id`; the updated diary, or `None` if it is not theirs.
@@ -191,7 +218,7 @@ pub async fn update(
         &format!(
             "update diaries set title = coalesce($3, title), content = coalesce($4, content), \
              mood = case when $5 then $6 else mood end, weather = case when $7 then $8 else weather end, \
-             updated_at = now() where id = $1 and user_id = $2 returning {COLUMNS}"
+             visibility = coalesce($9, visibility), updated_at = now() where id = $1 and user_id = $2 returning {COLUMNS}"
         ),
         &[
             (&id, Type::INT8),
@@ -202,6 +229,7 @@ pub async fn update(
             (&mood, Type::VARCHAR),
             (&weather_given, Type::BOOL),
             (&weather, Type::VARCHAR),
+            (&changes.visibility, Type::TEXT),
         ],
     )
     .await
@@ -219,21 +247,23 @@ pub async fn delete(db: &mut impl Executor, user_id: i64, id: i64) -> db::Result
     Ok(deleted.map(|db::Value(date)| date))
 }
 
-/// What the analysis job reads of a diary.
+/// What an LLM job reads of a diary.
 pub struct DiaryText {
+    pub id: i64,
     pub diary_date: NaiveDate,
     pub title: String,
     pub content: String,
     pub mood: Option<String>,
 }
 
-crate::from_row!(DiaryText { diary_date, title, content, mood });
+crate::from_row!(DiaryText { id, diary_date, title, content, mood });
 
-/// The user's diary `id` as text to analyse, or `None` once it is deleted.
+/// The user's diary `id` as text to analyse, or `None` once it is deleted or `private`.
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
 pub async fn text(db: &mut impl Executor, user_id: i64, id: i64) -> db::Result<Option<DiaryText>> {
     db.fetch_opt(
-        "select diary_date, title::text as title, content, mood::text as mood from diaries where id = $1 and user_id = $2",
+        "select id, diary_date, title::text as title, content, mood::text as mood from diaries \
+         where id = $1 and user_id = $2 and visibility <> 'private'",
         &[(&id, Type::INT8), (&user_id, Type::INT8)],
     )
     .await

@@ -3,6 +3,7 @@
 //! transaction). Rows the API and the jobs share live here, with the data they describe.
 pub mod chats;
 pub mod diaries;
+pub mod diary_access;
 pub mod friends;
 pub mod insights;
 pub mod limits;

@@ -8,7 +8,10 @@ use tokio_postgres::types::{FromSql, Json, Type};
 use utoipa::ToSchema;
 
 use crate::{
-    data::{diaries::DiaryText, friends},
+    data::{
+        diaries::{Audience, DiaryText},
+        friends,
+    },
     platform::{
         cache::{Cache, CacheKey},
         db::{self, Executor, FromRow},
@@ -215,13 +218,20 @@ pub async fn level_progress(db: &mut impl Executor, user_id: i64) -> db::Result<
     .await
 }
 
-/// The user's latest `limit` diaries, newest first: what a persona is built from and remembers.
+/// The user's latest `limit` diaries that `audience` may read, newest first: what a persona is
+/// built from and remembers. `private` ones never come back.
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
-pub async fn latest_diaries(db: &mut impl Executor, user_id: i64, limit: i64) -> db::Result<Vec<DiaryText>> {
+pub async fn latest_diaries(
+    db: &mut impl Executor,
+    user_id: i64,
+    limit: i64,
+    audience: Audience,
+) -> db::Result<Vec<DiaryText>> {
+    let visible = audience.visible();
     db.fetch_all(
-        "select diary_date, title::text as title, content, mood::text as mood from diaries \
-         where user_id = $1 order by diary_date desc limit $2",
-        &[(&user_id, Type::INT8), (&limit, Type::INT8)],
+        "select id, diary_date, title::text as title, content, mood::text as mood from diaries \
+         where user_id = $1 and visibility = any($3) order by diary_date desc limit $2",
+        &[(&user_id, Type::INT8), (&limit, Type::INT8), (&visible, Type::TEXT_ARRAY)],
     )
     .await
 }

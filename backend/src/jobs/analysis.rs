@@ -5,12 +5,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
+    JobKind,
     context::Context,
     error::{JobError, JobResult},
+    reads::{self, ReadBy},
 };
 use crate::{
     data::{
-        diaries::{self, DiaryText, NewAnalysis},
+        diaries::{self, NewAnalysis},
         mental::{Axes, MentalFeedback, OVERALL_STATUSES},
     },
     llm::prompts,
@@ -41,28 +43,19 @@ fn validate(a: &Analysis) -> Result<(), String> {
     Ok(())
 }
 
-/// A stored diary as the prompts show it.
-pub fn prompt_text(diary: DiaryText) -> prompts::DiaryText {
-    prompts::DiaryText {
-        date: diary.diary_date.to_string(),
-        title: diary.title,
-        content: diary.content,
-        mood: diary.mood,
-    }
-}
-
 /// Analyses the user's diary `diary_id` and stores the result (the job span carries its id).
 #[tracing::instrument(level = "info", skip_all, fields(user_id = user_id, diary_id = diary_id))]
-pub async fn run(ctx: &Context, user_id: i64, diary_id: i64) -> JobResult {
+pub async fn run(ctx: &Context, job_id: &str, user_id: i64, diary_id: i64) -> JobResult {
     // Read on the primary (the job may run right after the diary was written), and not held
-    // through the LLM call.
+    // through the LLM call. A `private` diary reads as absent: it never reaches the LLM.
     let mut db = ctx.db.writer().await?;
-    let Some(diary) = diaries::text(&mut db, user_id, diary_id).await? else {
-        return Ok(Some(json!({ "skipped": "diary deleted" })));
+    let by = ReadBy { job_id, kind: JobKind::DiaryAnalysis, friend: None };
+    let Some(diary) = reads::one(&mut db, user_id, diary_id, by).await? else {
+        return Ok(Some(json!({ "skipped": "diary deleted or private" })));
     };
     drop(db);
     let analysis_date = diary.diary_date;
-    let a: Analysis = ctx.llm.complete_json(&prompts::analysis(&prompt_text(diary)), validate).await?;
+    let a: Analysis = ctx.llm.complete_json(&prompts::analysis(&reads::prompt_text(diary)), validate).await?;
     let feedback = serde_json::to_value(&a.feedback).map_err(|e| JobError::Internal(e.to_string()))?;
     let analysis = NewAnalysis {
         user_id,

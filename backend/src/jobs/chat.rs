@@ -5,8 +5,10 @@
 use serde_json::json;
 
 use super::{
+    JobKind,
     context::Context,
     error::{JobError, JobResult},
+    reads::{self, ReadBy},
     stream::{Event, Publisher},
 };
 use crate::{
@@ -23,7 +25,7 @@ pub const FAILED_TEXT: &str = "AI 응답을 생성하지 못했어요. 잠시 �
 #[tracing::instrument(level = "info", skip_all, fields(job_id = job_id, user_id = user_id, chat_id = chat_id))]
 pub async fn run(ctx: &Context, job_id: &str, user_id: i64, chat_id: i64, user_message_id: i64) -> JobResult {
     let mut publisher = Publisher::new(ctx.redis.clone(), user_message_id);
-    match reply(ctx, chat_id, user_message_id, &mut publisher).await {
+    match reply(ctx, job_id, user_id, chat_id, user_message_id, &mut publisher).await {
         Ok(message) => {
             // Before announcing `done`: the client reloads the chat right after it.
             let mut db = ctx.db.writer().await?;
@@ -44,6 +46,8 @@ pub async fn run(ctx: &Context, job_id: &str, user_id: i64, chat_id: i64, user_m
 /// The stored reply: the one a previous run stored, or a new one streamed from the model.
 async fn reply(
     ctx: &Context,
+    job_id: &str,
+    user_id: i64,
     chat_id: i64,
     user_message_id: i64,
     publisher: &mut Publisher,
@@ -52,7 +56,7 @@ async fn reply(
     if let Some(existing) = chats::reply_to(&mut db, user_message_id).await? {
         return Ok(existing);
     }
-    let prompt = prompt(&mut db, chat_id, user_message_id).await?;
+    let prompt = prompt(&mut db, job_id, user_id, chat_id, user_message_id).await?;
     drop(db);
     let text = stream_reply(ctx, &prompt, publisher).await?;
     store(ctx, chat_id, user_message_id, &text).await
@@ -60,7 +64,13 @@ async fn reply(
 
 /// The prompt: the persona, the chat's recent history, the owner's diaries as memories and the
 /// user's message.
-async fn prompt(db: &mut Conn, chat_id: i64, user_message_id: i64) -> Result<Prompt, JobError> {
+async fn prompt(
+    db: &mut Conn,
+    job_id: &str,
+    user_id: i64,
+    chat_id: i64,
+    user_message_id: i64,
+) -> Result<Prompt, JobError> {
     let persona = chats::persona(db, chat_id)
         .await?
         .ok_or_else(|| JobError::Invalid("the persona of this chat no longer exists".into()))?;
@@ -79,7 +89,10 @@ async fn prompt(db: &mut Conn, chat_id: i64, user_message_id: i64) -> Result<Pro
     let memories = if text.temporary {
         Vec::new()
     } else {
-        super::persona::latest_diaries(db, persona.owner_id, memories_wanted(&persona)).await?
+        // A friend's chat sees only the owner's `friends` diaries, and the read is logged as theirs.
+        let friend = (!persona.is_own_persona).then_some(user_id);
+        let by = ReadBy { job_id, kind: JobKind::ChatReply, friend };
+        reads::latest(db, persona.owner_id, memories_wanted(&persona), None, by).await?
     };
     Ok(prompts::chat(&text, history, &memories, &message))
 }

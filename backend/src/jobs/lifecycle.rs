@@ -70,10 +70,12 @@ async fn dispatch(ctx: &Context, job: &AiJob) -> JobResult {
         AiJob::ChatReply { job_id, user_id, chat_id, user_message_id } => {
             chat::run(ctx, job_id, *user_id, *chat_id, *user_message_id).await
         }
-        AiJob::AnalyzeDiary { user_id, diary_id, .. } => analysis::run(ctx, *user_id, *diary_id).await,
+        AiJob::AnalyzeDiary { job_id, user_id, diary_id, .. } => analysis::run(ctx, job_id, *user_id, *diary_id).await,
         AiJob::Report { user_id, kind, period_start, .. } => report::run(ctx, *user_id, *kind, *period_start).await,
-        AiJob::WeeklySummary { user_id, week_start, .. } => summary::weekly(ctx, *user_id, *week_start).await,
-        AiJob::PromptSuggestions { user_id, day, .. } => summary::prompts(ctx, *user_id, *day).await,
+        AiJob::WeeklySummary { job_id, user_id, week_start, .. } => {
+            summary::weekly(ctx, job_id, *user_id, *week_start).await
+        }
+        AiJob::PromptSuggestions { job_id, user_id, day, .. } => summary::prompts(ctx, job_id, *user_id, *day).await,
         AiJob::ScheduleReports { kind, period_start, .. } => report::fan_out(ctx, *kind, *period_start).await,
     }
 }

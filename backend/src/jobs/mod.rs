@@ -13,6 +13,7 @@ mod kind;
 mod lifecycle;
 pub mod persona;
 mod queue;
+mod reads;
 pub mod report;
 mod schedule;
 pub mod status;

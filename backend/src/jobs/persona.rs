@@ -5,17 +5,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    analysis::prompt_text,
+    JobKind,
     context::Context,
     error::{JobError, JobResult},
+    reads::{self, ReadBy},
 };
 use crate::{
     data::{
         notifications,
         personas::{self, NewPersona},
     },
-    llm::prompts::{self, DiaryText, Prompt},
-    platform::db::Executor,
+    llm::prompts::{self, Prompt},
 };
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -79,7 +79,7 @@ fn validate(g: &Generated) -> Result<(), String> {
 /// the persona.
 #[tracing::instrument(level = "info", skip_all, fields(job_id = job_id, user_id = user_id))]
 pub async fn run(ctx: &Context, job_id: &str, user_id: i64, mode: &Mode) -> JobResult {
-    let prompt = prompt(ctx, user_id, mode).await?;
+    let prompt = prompt(ctx, job_id, user_id, mode).await?;
     let generated: Generated = ctx.llm.complete_json(&prompt, validate).await?;
     let persona_id = store(ctx, user_id, mode, &generated).await?;
     metrics::counter!("personas_generated_total").increment(1);
@@ -88,10 +88,13 @@ pub async fn run(ctx: &Context, job_id: &str, user_id: i64, mode: &Mode) -> JobR
 }
 
 /// The quiz's trait words, or the user's latest 20 diaries.
-async fn prompt(ctx: &Context, user_id: i64, mode: &Mode) -> Result<Prompt, JobError> {
+async fn prompt(ctx: &Context, job_id: &str, user_id: i64, mode: &Mode) -> Result<Prompt, JobError> {
     Ok(match mode {
         Mode::Quiz { traits } => prompts::quiz_persona(&traits.iter().map(String::as_str).collect::<Vec<_>>()),
-        _ => prompts::persona(&latest_diaries(&mut ctx.db.writer().await?, user_id, 20).await?),
+        _ => {
+            let by = ReadBy { job_id, kind: JobKind::Persona, friend: None };
+            prompts::persona(&reads::latest(&mut ctx.db.writer().await?, user_id, 20, None, by).await?)
+        }
     })
 }
 
@@ -122,10 +125,4 @@ async fn store(ctx: &Context, user_id: i64, mode: &Mode, generated: &Generated) 
     let keys = personas::changed_keys(&mut db, user_id).await;
     ctx.writes.committed(&mut db, user_id, &keys).await?;
     Ok(persona_id)
-}
-
-/// The user's latest `limit` diaries as the prompts show them, newest first. Jobs read them on
-/// the primary: a job may run right after the diaries were written.
-pub async fn latest_diaries(db: &mut impl Executor, user_id: i64, limit: i64) -> Result<Vec<DiaryText>, JobError> {
-    Ok(personas::latest_diaries(db, user_id, limit).await?.into_iter().map(prompt_text).collect())
 }

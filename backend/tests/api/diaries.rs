@@ -20,10 +20,12 @@ async fn create_returns_201_with_the_diary_shape() {
     let token = app.user("minji").await;
     let d = json_of(app.post("/api/v1/diaries", Some(&token), diary_body(0)).await, StatusCode::CREATED).await;
     let keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+    // The contract's fields, plus the added `visibility` (the frontend ignores it).
     assert_eq!(
         keys,
-        ["content", "created_at", "diary_date", "id", "mood", "title", "updated_at", "user_id", "weather"]
+        ["content", "created_at", "diary_date", "id", "mood", "title", "updated_at", "user_id", "visibility", "weather"]
     );
+    assert_eq!(d["visibility"], "self");
     assert_eq!(d["diary_date"], day(0));
 }
 

@@ -108,3 +108,96 @@ async fn a_reply_job_whose_friendship_ended_after_the_message_reads_nothing() {
     let replies: i64 = db.query_one("select count(*) from chat_messages where not is_user", &[]).await.unwrap().get(0);
     assert_eq!(replies, 0);
 }
+
+/// A diary of `token`'s user, `days_ago`, with `visibility` (absent: the default).
+async fn diary(app: &TestApp, token: &str, days_ago: i64, visibility: Option<&str>) -> i64 {
+    let date = (chrono::Utc::now().date_naive() - chrono::Duration::days(days_ago)).to_string();
+    let mut body = json!({ "title": format!("일기 {days_ago}"), "content": "비밀스러운 하루", "diary_date": date });
+    if let Some(v) = visibility {
+        body["visibility"] = json!(v);
+    }
+    let created = json_of(app.post("/api/v1/diaries", Some(token), body).await, StatusCode::CREATED).await;
+    assert_eq!(created["visibility"], visibility.unwrap_or("self"));
+    created["id"].as_i64().unwrap()
+}
+
+/// The diary ids in `token`'s access log, with the reader each read was for.
+async fn access_log(app: &TestApp, token: &str) -> Vec<(i64, Option<String>, String)> {
+    app.wait_for_replica().await;
+    let log = json_of(app.get("/api/v1/diaries/access-log?limit=100", Some(token)).await, StatusCode::OK).await;
+    log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["diary_id"].as_i64().unwrap(),
+                e["reader_username"].as_str().map(str::to_owned),
+                e["job_kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_private_diary_never_reaches_an_llm_and_every_read_is_in_the_owners_log() {
+    let app = TestApp::builder().worker().spawn().await;
+    let owner = app.user("owner").await;
+    let private = diary(&app, &owner, 0, Some("private")).await;
+    let own = diary(&app, &owner, 1, None).await;
+    app.wait_for_jobs().await;
+    let db = app.sql().await;
+    let analysed: Vec<i64> =
+        db.query("select diary_id from mental_analyses", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(analysed, vec![own], "the private diary is not analysed");
+    let log = access_log(&app, &owner).await;
+    assert!(log.iter().all(|(id, _, _)| *id != private), "{log:?}");
+    assert!(log.iter().any(|(id, reader, kind)| *id == own && reader.is_none() && kind == "diary_analysis"), "{log:?}");
+    // Made private later: the jobs its update triggers read nothing more of it.
+    let reads = |log: &[(i64, Option<String>, String)]| log.iter().filter(|(id, _, _)| *id == own).count();
+    let before = reads(&log);
+    let res = app.patch(&format!("/api/v1/diaries/{own}"), Some(&owner), json!({ "visibility": "private" })).await;
+    assert_eq!(json_of(res, StatusCode::OK).await["visibility"], "private");
+    let bad = app.patch(&format!("/api/v1/diaries/{own}"), Some(&owner), json!({ "visibility": "public" })).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.wait_for_jobs().await;
+    assert_eq!(reads(&access_log(&app, &owner).await), before, "no read after it was made private");
+}
+
+#[tokio::test]
+async fn a_friends_chat_remembers_only_diaries_shared_with_friends_and_the_owner_sees_who_read_them() {
+    let app = TestApp::builder().worker().spawn().await;
+    let (owner, friend, chat_id) = friend_chat(&app).await;
+    let own_only = diary(&app, &owner, 0, None).await;
+    let shared = diary(&app, &owner, 1, Some("friends")).await;
+    let private = diary(&app, &owner, 2, Some("private")).await;
+    app.wait_for_jobs().await;
+    let res =
+        app.post(&format!("/api/v1/chats/{chat_id}/messages"), Some(&friend), json!({ "content": "요즘 어때?" })).await;
+    json_of(res, StatusCode::OK).await;
+    let log = access_log(&app, &owner).await;
+    let by_friend: Vec<i64> =
+        log.iter().filter(|(_, reader, _)| reader.as_deref() == Some("friend")).map(|(id, _, _)| *id).collect();
+    assert_eq!(by_friend, vec![shared], "the friend's chat read only the shared diary: {log:?}");
+    assert!(log.iter().all(|(id, _, _)| *id != private), "{log:?}");
+    // The owner's own chat remembers both of theirs (not the private one).
+    let own_persona: i64 =
+        app.sql().await.query_one("select persona_id from chats where id = $1", &[&chat_id]).await.unwrap().get(0);
+    let own_chat = json_of(
+        app.post("/api/v1/chats", Some(&owner), json!({ "persona_id": own_persona })).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let res = app
+        .post(&format!("/api/v1/chats/{}/messages", own_chat["id"]), Some(&owner), json!({ "content": "안녕" }))
+        .await;
+    json_of(res, StatusCode::OK).await;
+    let mut by_owner: Vec<i64> = access_log(&app, &owner)
+        .await
+        .iter()
+        .filter(|(_, reader, kind)| reader.is_none() && kind == "chat_reply")
+        .map(|(id, _, _)| *id)
+        .collect();
+    by_owner.sort_unstable();
+    assert_eq!(by_owner, vec![own_only, shared]);
+}

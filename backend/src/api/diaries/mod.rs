@@ -1,6 +1,7 @@
 //! Diaries: one per user per date, written within today-3..today (UTC), owner-scoped (contract
 //! 4.3). Another user's diary is indistinguishable from a missing one (404).
 
+pub mod access;
 pub mod create;
 pub mod handlers;
 pub mod insights;
@@ -20,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::list_diaries, create::create_diary))
         .routes(routes!(handlers::count_diaries))
+        .routes(routes!(access::get_access_log))
         .routes(routes!(insights::get_stats))
         .routes(routes!(insights::get_calendar))
         .routes(routes!(weekly::get_weekly_insight))

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     data::{
         diaries::{Diary, DiaryChanges, NewDiary},
+        diary_access::DiaryAccess,
         limits::MAX_DIARY_CONTENT,
     },
     platform::http::{
@@ -27,6 +28,32 @@ pub struct CreateDiary {
     #[schema(max_length = 50)]
     weather: Option<String>,
     pub diary_date: NaiveDate,
+    /// Absent: `self`.
+    visibility: Option<Visibility>,
+}
+
+/// Who may read a diary through an LLM (`data::diaries::Audience` enforces it in SQL).
+#[derive(Deserialize, Clone, Copy, ToSchema)]
+pub enum Visibility {
+    /// Never sent to any LLM: no persona, analysis, summary or chat reads it.
+    #[serde(rename = "private")]
+    Private,
+    /// The owner's own persona, chats and analyses (the default).
+    #[serde(rename = "self")]
+    Owner,
+    /// Also a friend's chat with the owner's persona.
+    #[serde(rename = "friends")]
+    Friends,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Owner => "self",
+            Self::Friends => "friends",
+        }
+    }
 }
 
 impl CreateDiary {
@@ -37,6 +64,7 @@ impl CreateDiary {
             mood: self.mood.as_deref(),
             weather: self.weather.as_deref(),
             diary_date: self.diary_date,
+            visibility: self.visibility.map(Visibility::as_str),
         }
     }
 }
@@ -62,6 +90,7 @@ pub struct UpdateDiary {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(max_length = 50)]
     weather: Option<Option<String>>,
+    visibility: Option<Visibility>,
 }
 
 impl UpdateDiary {
@@ -71,6 +100,7 @@ impl UpdateDiary {
             content: self.content.as_deref(),
             mood: self.mood.as_ref().map(Option::as_deref),
             weather: self.weather.as_ref().map(Option::as_deref),
+            visibility: self.visibility.map(Visibility::as_str),
         }
     }
 }
@@ -123,4 +153,25 @@ impl Validate for CalendarQuery {
         v.range("year", self.year, 2020, Some(2100));
         v.range("month", self.month, 1, Some(12));
     }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AccessLogQuery {
+    #[serde(default)]
+    pub skip: i64,
+    #[serde(default = "page::twenty")]
+    pub limit: i64,
+}
+
+impl Validate for AccessLogQuery {
+    fn validate(&self, v: &mut Violations) {
+        v.range("skip", self.skip, 0, None);
+        v.range("limit", self.limit, 1, Some(100));
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessLog {
+    pub items: Vec<DiaryAccess>,
+    pub total: i64,
 }

@@ -12,6 +12,11 @@ pub fn ten() -> i64 {
     10
 }
 
+/// `#[serde(default = "page::twenty")]` for a `limit` (skip/limit lists).
+pub fn twenty() -> i64 {
+    20
+}
+
 /// `page` at least 1 and `per_page` within 1..=`max_per_page`.
 pub fn validate(v: &mut Violations, page: i64, per_page: i64, max_per_page: i64) {
     v.range("page", page, 1, None);
