@@ -30,7 +30,7 @@ async fn handle_job(job: AiJob, ctx: &Context) -> Result<(), BoxDynError> {
     let kind = job.kind().as_str();
     if let Ok(id) = ulid::Ulid::from_string(job.job_id()) {
         let waited = (chrono::Utc::now().timestamp_millis() - id.timestamp_ms() as i64).max(0) as f64 / 1000.0;
-        metrics::histogram!("job_queue_latency_seconds", "job" => kind).record(waited);
+        metrics::histogram!("job_queue_latency_seconds", "job" => kind, "class" => job.class().as_str()).record(waited);
     }
     if !retrying(|| async { Ok(status::start(&mut ctx.db.writer().await?, job.job_id()).await?) }).await? {
         tracing::info!("job already done; skipping");

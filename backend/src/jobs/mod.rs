@@ -24,8 +24,34 @@ pub mod worker;
 use serde::{Deserialize, Serialize};
 
 pub use kind::JobKind;
-pub use queue::{Batch, QUEUE, enqueue, enqueue_many, new_job_id};
+pub use queue::{BACKGROUND_QUEUE, Batch, INTERACTIVE_QUEUE, enqueue, enqueue_many, new_job_id};
 pub use status::{JobState, JobStatus};
+
+/// Which queue a job waits in. Each has its own workers, and background jobs may hold at most
+/// half of the LLM calls in flight (`llm::Prompt::background`), so a flood of background work
+/// never delays another user's chat reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobClass {
+    Interactive,
+    Background,
+}
+
+impl JobClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactive => "interactive",
+            Self::Background => "background",
+        }
+    }
+
+    /// The apalis queue (`job_type`) of the class.
+    pub fn queue(self) -> &'static str {
+        match self {
+            Self::Interactive => INTERACTIVE_QUEUE,
+            Self::Background => BACKGROUND_QUEUE,
+        }
+    }
+}
 
 /// A queued job: apalis stores it as JSON (`type` names the variant) and the worker runs it.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -52,6 +78,9 @@ pub enum AiJob {
         user_id: i64,
         kind: report::Kind,
         period_start: chrono::NaiveDate,
+        /// Made by the schedule's fan-out (background), not asked for by the user.
+        #[serde(default)]
+        scheduled: bool,
     },
     WeeklySummary {
         job_id: String,
@@ -112,7 +141,18 @@ impl AiJob {
     /// lock from pre-commit to the end of its commit, WAL flush included, which serialized every
     /// diary write behind the one before it (README, "Performance").
     pub fn wakes_worker(&self) -> bool {
-        matches!(self, Self::Persona { .. } | Self::ChatReply { .. } | Self::Report { .. })
+        self.class() == JobClass::Interactive
+    }
+
+    /// Someone waits on an interactive job (a chat reply, a persona or a report asked for); a
+    /// background one (analyses, summaries, suggestions, scheduled reports) nobody watches.
+    pub fn class(&self) -> JobClass {
+        match self {
+            Self::Persona { .. } | Self::ChatReply { .. } | Self::Report { scheduled: false, .. } => {
+                JobClass::Interactive
+            }
+            _ => JobClass::Background,
+        }
     }
 
     pub fn user_id(&self) -> Option<i64> {

@@ -11,8 +11,10 @@ use tokio_postgres::types::Type;
 use super::{AiJob, JobState};
 use crate::platform::db::{self, Executor, Param};
 
-/// The apalis queue (`job_type`) all AI jobs share.
-pub const QUEUE: &str = "dearme.ai";
+/// The apalis queues (`job_type`): jobs someone waits on, and the rest (`JobClass`).
+pub const INTERACTIVE_QUEUE: &str = "dearme.ai";
+pub const BACKGROUND_QUEUE: &str = "dearme.ai.background";
+const QUEUES: [&str; 2] = [INTERACTIVE_QUEUE, BACKGROUND_QUEUE];
 
 /// A new job id: a ULID (time-ordered; the form apalis's task ids must have).
 pub fn new_job_id() -> String {
@@ -48,6 +50,7 @@ pub struct Batch {
     kinds: Vec<&'static str>,
     subjects: Vec<Option<i64>>,
     wakes: Vec<bool>,
+    queues: Vec<&'static str>,
 }
 
 impl Batch {
@@ -60,6 +63,7 @@ impl Batch {
             kinds: Vec::with_capacity(jobs.len()),
             subjects: Vec::with_capacity(jobs.len()),
             wakes: Vec::with_capacity(jobs.len()),
+            queues: Vec::with_capacity(jobs.len()),
         };
         for (job, key) in jobs {
             batch.ids.push(job.job_id().to_owned());
@@ -69,24 +73,32 @@ impl Batch {
             batch.kinds.push(job.kind().as_str());
             batch.subjects.push(job.subject_id());
             batch.wakes.push(job.wakes_worker());
+            batch.queues.push(job.class().queue());
         }
         batch
     }
 
     /// Two CTEs reading the batch from parameters `$first`..`$first + 7` (in `params` order):
-    /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes)
-    /// and returns the ids that were new; `tracked` inserts their `ai_jobs` rows.
+    /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes),
+    /// each in its class's queue, and returns the ids that were new; `tracked` inserts their
+    /// `ai_jobs` rows. An analysis of a diary that already has one waiting is left out: the
+    /// waiting one reads the diary when it runs, so it analyses the newest text (coalescing
+    /// quick edits; two edits racing may still both enqueue).
     ///
     /// One attempt at the queue level: a job retries its LLM calls itself, with backoff, and a
     /// job orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
     pub fn ctes(first: usize) -> String {
-        let [ids, queue, payloads, keys, users, kinds, subjects, wakes] = std::array::from_fn(|i| first + i);
+        let [ids, queues, payloads, keys, users, kinds, subjects, wakes] = std::array::from_fn(|i| first + i);
         format!(
             "queued as ( \
                  insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
-                 select j.id, ${queue}, j.payload, 'Pending', 0, 1, \
-                        case when j.wakes then now() else now() + interval '1 millisecond' end, 0, ''::hstore, j.key \
-                 from unnest(${ids}::text[], ${payloads}::bytea[], ${keys}::text[], ${wakes}::bool[]) as j(id, payload, key, wakes) \
+                 select j.id, j.queue, j.payload, 'Pending', 0, 1, \
+                        case when j.wakes then now() else now() + interval '1 millisecond' end, \
+                        case when j.wakes then 10 else 0 end, ''::hstore, j.key \
+                 from unnest(${ids}::text[], ${queues}::text[], ${payloads}::bytea[], ${keys}::text[], ${wakes}::bool[], \
+                             ${kinds}::text[], ${subjects}::int8[]) as j(id, queue, payload, key, wakes, kind, subject) \
+                 where not (j.kind = 'diary_analysis' and exists ( \
+                     select 1 from ai_jobs a where a.kind = 'diary_analysis' and a.subject_id = j.subject and a.status = 'pending')) \
                  on conflict (job_type, idempotency_key) do nothing returning id), \
              tracked as ( \
                  insert into ai_jobs (id, user_id, kind, subject_id) \
@@ -99,7 +111,7 @@ impl Batch {
     pub fn params(&self) -> [Param<'_>; 8] {
         [
             (&self.ids, Type::TEXT_ARRAY),
-            (&QUEUE, Type::TEXT),
+            (&self.queues, Type::TEXT_ARRAY),
             (&self.payloads, Type::BYTEA_ARRAY),
             (&self.keys, Type::TEXT_ARRAY),
             (&self.users, Type::INT8_ARRAY),
@@ -134,8 +146,8 @@ pub async fn depth(db: &mut impl Executor) -> db::Result<Depth> {
         "select count(*) filter (where status in ('Pending', 'Queued')) as waiting, \
                 count(*) filter (where status in ('Failed', 'Killed') and attempts >= max_attempts) as dead, \
                 (select count(distinct user_id) from sessions where created_at >= current_date) as active_users \
-         from apalis.jobs where job_type = $1",
-        &[(&QUEUE, Type::TEXT)],
+         from apalis.jobs where job_type = any($1)",
+        &[(&QUEUES.as_slice(), Type::TEXT_ARRAY)],
     )
     .await
 }
@@ -158,8 +170,8 @@ impl KeyedJob {
 pub(super) async fn keyed(db: &mut impl Executor, key: &str) -> db::Result<Option<KeyedJob>> {
     db.fetch_opt(
         "select j.id, a.status from apalis.jobs j left join ai_jobs a on a.id = j.id \
-         where j.job_type = $1 and j.idempotency_key = $2",
-        &[(&QUEUE, Type::TEXT), (&key, Type::TEXT)],
+         where j.job_type = any($1) and j.idempotency_key = $2",
+        &[(&QUEUES.as_slice(), Type::TEXT_ARRAY), (&key, Type::TEXT)],
     )
     .await
 }

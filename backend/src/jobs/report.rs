@@ -196,7 +196,7 @@ pub async fn request(
         super::queue::release(&mut tx, &failed.id).await?;
     }
     let job_id = new_job_id();
-    let job = AiJob::Report { job_id: job_id.clone(), user_id, kind, period_start: start };
+    let job = AiJob::Report { job_id: job_id.clone(), user_id, kind, period_start: start, scheduled: false };
     super::enqueue(&mut tx, &job, Some(&key)).await?;
     tx.commit().await?;
     Ok(Requested { job_id, enqueued: true })
@@ -221,7 +221,7 @@ pub async fn fan_out(ctx: &Context, kind: Kind, period_start: NaiveDate) -> JobR
     let users = reports::users_with_analyses(&mut db, start, end).await?;
     let mut enqueued = 0;
     for &user_id in &users {
-        let job = AiJob::Report { job_id: new_job_id(), user_id, kind, period_start: start };
+        let job = AiJob::Report { job_id: new_job_id(), user_id, kind, period_start: start, scheduled: true };
         if super::enqueue(&mut db, &job, Some(&idempotency_key(user_id, kind, start))).await? {
             enqueued += 1;
         }

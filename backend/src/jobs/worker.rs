@@ -16,7 +16,7 @@ use apalis_cron::CronScheduler;
 use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use axum::{Router, routing::get};
 
-use super::{AiJob, JobKind, QUEUE, lifecycle, queue, schedule};
+use super::{AiJob, JobClass, JobKind, lifecycle, queue, schedule};
 pub use super::{
     context::Context,
     error::{JobError, JobResult},
@@ -44,11 +44,15 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
         );
     }
     let ctx = Arc::new(ctx);
-    let backend = queue_backend(&settings).await?;
+    let pool = apalis_postgres::PgPool::connect(settings.database_direct_url.expose())
+        .await
+        .context("direct connection for jobs")?;
+    let backends =
+        (queue_backend(&settings, &pool, JobClass::Interactive), queue_backend(&settings, &pool, JobClass::Background));
     serve_metrics(&settings).await?;
     tokio::spawn(queue_gauges(ctx.clone()));
     tokio::spawn(reaper(ctx.clone()));
-    let monitor = monitor(&settings, ctx, backend)?;
+    let monitor = monitor(&settings, ctx, backends)?;
     let stopped = monitor
         .run_with_signal(async {
             shutdown.await;
@@ -64,24 +68,27 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
 
 type Queue = PollWith<PostgresStorage<AiJob>, Strategy>;
 
-/// The AI queue over the worker's own small pool, straight to the primary. Woken at once by
-/// apalis's NOTIFY for jobs someone waits on, and polling for the rest (`AiJob::wakes_worker`
-/// says which is which); each call makes a fresh listener, for every (re)start.
-async fn queue_backend(settings: &Settings) -> anyhow::Result<impl Fn() -> Queue + Send + Sync + 'static> {
-    let pool = apalis_postgres::PgPool::connect(settings.database_direct_url.expose())
-        .await
-        .context("direct connection for jobs")?;
+/// One class's queue over the worker's own small pool, straight to the primary. The interactive
+/// queue is woken at once by apalis's NOTIFY (`AiJob::wakes_worker`), the background one polls;
+/// each call makes a fresh listener, for every (re)start.
+fn queue_backend(
+    settings: &Settings,
+    pool: &apalis_postgres::PgPool,
+    class: JobClass,
+) -> impl Fn() -> Queue + Send + Sync + 'static + use<> {
     let config = Config::default()
-        .queue(QUEUE)
+        .queue(class.queue())
         .batch_size(settings.worker.concurrency)
         .heartbeat_interval(settings.worker.heartbeat)
         .missed_heartbeats(3);
-    let storage = PostgresStorage::<AiJob>::new(&pool).with_config(config);
+    let storage = PostgresStorage::<AiJob>::new(pool).with_config(config);
     let poll_interval = settings.worker.poll_interval;
-    Ok(move || {
-        let wake_up = Strategy::new().stream(Pubsub::new(pool.clone(), QUEUE.to_owned())).interval(poll_interval);
+    let pool = pool.clone();
+    move || {
+        let wake_up =
+            Strategy::new().stream(Pubsub::new(pool.clone(), class.queue().to_owned())).interval(poll_interval);
         PollWith::new(storage.clone(), wake_up)
-    })
+    }
 }
 
 /// `/metrics` and `/health/live` on the worker's own address.
@@ -97,12 +104,12 @@ async fn serve_metrics(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The job workers and the two schedule workers, restarted whenever their backend errors (e.g.
-/// the database restarted).
+/// The job workers (one per class, each with `WORKER_CONCURRENCY` slots) and the two schedule
+/// workers, restarted whenever their backend errors (e.g. the database restarted).
 fn monitor(
     settings: &Settings,
     ctx: Arc<Context>,
-    backend: impl Fn() -> Queue + Send + Sync + 'static,
+    (interactive, background): (impl Fn() -> Queue + Send + Sync + 'static, impl Fn() -> Queue + Send + Sync + 'static),
 ) -> anyhow::Result<Monitor> {
     let cron = |expr: &str, name: &str| -> anyhow::Result<CronScheduler<cron::Schedule>> {
         Ok(CronScheduler::new(cron::Schedule::from_str(expr).context(name.to_owned())?))
@@ -111,17 +118,26 @@ fn monitor(
     let monthly = cron(&settings.worker.monthly_report_cron, "MONTHLY_REPORT_CRON")?;
     let name = format!("worker-{}-{}", hostname(), std::process::id());
     let concurrency = settings.worker.concurrency;
-    let (jobs_ctx, weekly_ctx, monthly_ctx) = (ctx.clone(), ctx.clone(), ctx);
-    let (weekly_name, monthly_name) = (format!("{name}-weekly"), format!("{name}-monthly"));
+    let (jobs_ctx, background_ctx, weekly_ctx, monthly_ctx) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx);
+    let (background_name, weekly_name, monthly_name) =
+        (format!("{name}-background"), format!("{name}-weekly"), format!("{name}-monthly"));
     tracing::info!(%name, concurrency, "worker starting");
     Ok(Monitor::new()
         .should_restart(|_, _| true)
         .register(move |_| {
             WorkerBuilder::new(name.as_str())
-                .backend(backend())
+                .backend(interactive())
                 .concurrency(concurrency)
                 .parallelize(tokio::spawn)
                 .data(jobs_ctx.clone())
+                .build(lifecycle::handle)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(background_name.as_str())
+                .backend(background())
+                .concurrency(concurrency)
+                .parallelize(tokio::spawn)
+                .data(background_ctx.clone())
                 .build(lifecycle::handle)
         })
         .register(move |_| {

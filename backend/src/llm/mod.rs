@@ -92,6 +92,9 @@ pub struct Llm {
     client: Client<OpenAIConfig>,
     settings: LlmSettings,
     permits: Arc<Semaphore>,
+    /// Background prompts take one of these first: at most half of `permits` (at least one), so
+    /// background work always leaves LLM calls free for the prompts someone waits on.
+    background: Arc<Semaphore>,
 }
 
 impl Llm {
@@ -126,8 +129,23 @@ impl Llm {
         Ok(Self {
             client: Client::with_config(config).with_http_service(service),
             permits: Arc::new(Semaphore::new(settings.max_concurrency.max(1))),
+            background: Arc::new(Semaphore::new((settings.max_concurrency / 2).max(1))),
             settings,
         })
+    }
+
+    /// The permits one call holds: a background one first for a background prompt, then one
+    /// of the shared ones.
+    async fn permits(
+        &self,
+        prompt: &Prompt,
+    ) -> Result<(Option<tokio::sync::SemaphorePermit<'_>>, tokio::sync::SemaphorePermit<'_>), LlmError> {
+        let closed = |e: tokio::sync::AcquireError| LlmError::Other(e.to_string());
+        let background = match prompt.background {
+            true => Some(self.background.acquire().await.map_err(closed)?),
+            false => None,
+        };
+        Ok((background, self.permits.acquire().await.map_err(closed)?))
     }
 
     pub fn model(&self) -> &str {
@@ -219,7 +237,7 @@ impl Llm {
 
     async fn complete_once(&self, prompt: &Prompt) -> Result<String, LlmError> {
         let request = self.request(prompt, false)?;
-        let _permit = self.permits.acquire().await.map_err(|e| LlmError::Other(e.to_string()))?;
+        let _permits = self.permits(prompt).await?;
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.settings.timeout, self.client.chat().create(request)).await;
         let result: Result<CreateChatCompletionResponse, LlmError> = match result {
@@ -247,7 +265,7 @@ impl Llm {
         pieces: &tokio::sync::mpsc::UnboundedSender<String>,
     ) -> Result<String, LlmError> {
         let request = self.request(prompt, true)?;
-        let _permit = self.permits.acquire().await.map_err(|e| LlmError::Other(e.to_string()))?;
+        let _permits = self.permits(prompt).await?;
         let began = std::time::Instant::now();
         let timeout = self.settings.timeout;
         let result: Result<String, LlmError> = async {

@@ -20,6 +20,9 @@ pub struct Prompt {
     pub json: bool,
     pub max_tokens: u32,
     pub temperature: f32,
+    /// Nobody waits on it (analyses, summaries, suggestions, reports): it may hold at most half
+    /// of the LLM calls in flight (`Llm::permits`).
+    pub background: bool,
     system: String,
     /// Earlier turns (role, content), oldest first.
     history: Vec<(&'static str, String)>,
@@ -33,6 +36,7 @@ impl Prompt {
             json,
             max_tokens,
             temperature: if json { 0.4 } else { 0.8 },
+            background: matches!(op, "analysis" | "weekly_summary" | "prompt_suggestions" | "report"),
             system: format!("[dearme:{op} v{VERSION}]\n{system}"),
             history: Vec::new(),
             user,

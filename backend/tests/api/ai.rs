@@ -301,7 +301,9 @@ async fn llm_calls_of_a_worker_never_exceed_its_concurrency_limit() {
     app.wait_for_jobs().await;
     let stats: Value = app.http.get(format!("{}/_control/stats", app.llm)).send().await.unwrap().json().await.unwrap();
     assert_eq!(stats["requests"], 9);
-    assert_eq!(stats["max_in_flight"], 2, "the shared limit held, and was used: {stats}");
+    // All background work: it may hold only half of the limit, leaving the rest to chat replies
+    // and personas (`caps` shows one going through during such a flood).
+    assert_eq!(stats["max_in_flight"], 1, "background calls held at most half the limit: {stats}");
 }
 
 /// Notifications on apalis's insert channel, on a connection of its own to this test's database
@@ -336,7 +338,7 @@ async fn a_diary_write_wakes_no_worker_but_a_persona_request_does() {
     let payload = tokio::time::timeout(Duration::from_secs(5), notified.recv()).await.unwrap().unwrap();
     let event: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(event["id"], job_id.as_str(), "a job someone waits on wakes a worker at once");
-    assert_eq!(event["job_type"], dearme::jobs::QUEUE);
+    assert_eq!(event["job_type"], dearme::jobs::INTERACTIVE_QUEUE);
 }
 
 #[tokio::test]

@@ -49,3 +49,52 @@ async fn a_user_holds_at_most_five_streams_over_one_shared_redis_connection() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(app.get(&resume, Some(&token)).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_flood_of_background_work_does_not_delay_another_users_chat_reply() {
+    let app = TestApp::builder().worker().settings(|s| s.llm.max_concurrency = 2).spawn().await;
+    // Every LLM call takes 2 s: the flood below is about a minute of background calls. Without
+    // the reservation the reply's call queues behind them (4 s and more); with it, it starts at once.
+    let config = json!({ "latency_ms": 2_000, "token_latency_ms": 0 });
+    app.http.post(format!("{}/_control/config", app.llm)).json(&config).send().await.unwrap();
+    for name in ["flood1", "flood2", "flood3"] {
+        let token = app.user(name).await;
+        for days_ago in 0..4 {
+            app.diary(&token, days_ago, Some("happy")).await;
+        }
+    }
+    let chatter = app.user("minji").await;
+    let me = app.user_id(&chatter).await;
+    let persona: i64 = app
+        .sql()
+        .await
+        .query_one(
+            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
+            &[&me],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let chat =
+        json_of(app.post("/api/v1/chats", Some(&chatter), json!({ "persona_id": persona })).await, StatusCode::CREATED)
+            .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let res =
+        app.post(&format!("/api/v1/chats/{}/messages", chat["id"]), Some(&chatter), json!({ "content": "안녕" })).await;
+    json_of(res, StatusCode::OK).await;
+    let waited = started.elapsed();
+    let unfinished: i64 = app
+        .sql()
+        .await
+        .query_one("select count(*) from ai_jobs where kind <> 'chat_reply' and status in ('pending', 'running')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(unfinished >= 10, "the flood was still running ({unfinished} jobs left)");
+    assert!(
+        waited < std::time::Duration::from_millis(3_500),
+        "the chat reply waited {waited:?} behind background work"
+    );
+    assert!(metric("job_queue_latency_seconds_count{job=\"chat_reply\",class=\"interactive\"}") >= 1.0);
+}

@@ -23,7 +23,18 @@ async fn create_returns_201_with_the_diary_shape() {
     // The contract's fields, plus the added `visibility` (the frontend ignores it).
     assert_eq!(
         keys,
-        ["content", "created_at", "diary_date", "id", "mood", "title", "updated_at", "user_id", "visibility", "weather"]
+        [
+            "content",
+            "created_at",
+            "diary_date",
+            "id",
+            "mood",
+            "title",
+            "updated_at",
+            "user_id",
+            "visibility",
+            "weather"
+        ]
     );
     assert_eq!(d["visibility"], "self");
     assert_eq!(d["diary_date"], day(0));
