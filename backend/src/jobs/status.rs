@@ -143,3 +143,15 @@ pub async fn reap(
         .await?;
     Ok(reaped.into_iter().map(|db::Value(kind)| kind).collect())
 }
+
+/// The user's persona job pending or running, if any (there is at most one).
+#[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
+pub async fn persona_in_flight(db: &mut impl Executor, user_id: i64) -> db::Result<Option<String>> {
+    let id: Option<db::Value<String>> = db
+        .fetch_opt(
+            "select id as value from ai_jobs where user_id = $1 and kind = 'persona' and status in ('pending', 'running')",
+            &[(&user_id, Type::INT8)],
+        )
+        .await?;
+    Ok(id.map(|db::Value(id)| id))
+}

@@ -178,7 +178,7 @@ async fn the_quiz_makes_a_temporary_persona_that_levels_up_with_diaries() {
 }
 
 /// `POST /personas/generate` with `Prefer: respond-async`: asserts the 202 and returns the job's id.
-async fn generate_async(app: &TestApp, token: &str) -> String {
+pub async fn generate_async(app: &TestApp, token: &str) -> String {
     let res = app
         .http
         .post(app.url("/api/v1/personas/generate"))

@@ -98,3 +98,20 @@ async fn a_flood_of_background_work_does_not_delay_another_users_chat_reply() {
     );
     assert!(metric("job_queue_latency_seconds_count{job=\"chat_reply\",class=\"interactive\"}") >= 1.0);
 }
+
+#[tokio::test]
+async fn persona_requests_while_one_is_in_flight_join_it() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    crate::personas::seven_diaries(&app, &token).await;
+    // No worker yet: the first job stays pending, and every further request joins it.
+    let (a, b, c) = tokio::join!(
+        crate::ai::generate_async(&app, &token),
+        crate::ai::generate_async(&app, &token),
+        crate::ai::generate_async(&app, &token)
+    );
+    assert!(a == b && b == c, "{a} {b} {c}");
+    let jobs: i64 =
+        app.sql().await.query_one("select count(*) from ai_jobs where kind = 'persona'", &[]).await.unwrap().get(0);
+    assert_eq!(jobs, 1);
+}

@@ -52,13 +52,25 @@ pub async fn run_job(
     Ok(Outcome::Stored(persona))
 }
 
-/// Enqueues a persona job (one statement, committed on its own); its id.
+/// Enqueues a persona job (one statement, committed on its own); its id. With one already
+/// pending or running for the user, that one's id: one persona job per user in flight (a unique
+/// index decides, so concurrent requests cannot both enqueue).
 async fn enqueue(state: &AppState, user_id: i64, mode: Mode) -> ApiResult<String> {
     let job_id = jobs::new_job_id();
     let mut db = state.db.writer().await?;
-    jobs::enqueue(&mut db, &AiJob::Persona { job_id: job_id.clone(), user_id, mode }, None).await?;
-    state.writes.committed(&mut db, user_id, &[]).await?;
-    Ok(job_id)
+    let job = AiJob::Persona { job_id: job_id.clone(), user_id, mode };
+    match jobs::enqueue(&mut db, &job, None).await {
+        Ok(_) => {
+            state.writes.committed(&mut db, user_id, &[]).await?;
+            Ok(job_id)
+        }
+        Err(err) if err.constraint() == Some("ai_jobs_one_persona_in_flight") => {
+            jobs::status::persona_in_flight(&mut db, user_id)
+                .await?
+                .ok_or_else(|| ApiError::Unavailable("the persona job in flight just ended; try again".into()))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The outcome as the generate endpoints answer: the persona with `message`, or the `202`.
