@@ -11,6 +11,11 @@ use apalis::prelude::{BoxDynError, Data};
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::{
+    data::{budgets, subscriptions},
+    llm::usage,
+};
+
 use super::{
     AiJob, JobState, analysis, chat,
     context::Context,
@@ -46,7 +51,13 @@ async fn handle_job(job: AiJob, ctx: &Context) -> Result<(), BoxDynError> {
     };
     // A chat reply has streamed its tokens to the user by the time it can fail: running it again
     // would stream them twice, so it retries only its own store (`chat::store`).
-    let outcome = if matches!(job, AiJob::ChatReply { .. }) { run().await } else { retrying(run).await };
+    let retried = async { if matches!(job, AiJob::ChatReply { .. }) { run().await } else { retrying(run).await } };
+    let (outcome, tokens) = match within_budget(ctx, &job).await {
+        Ok(true) => Box::pin(usage::counted(retried)).await,
+        Ok(false) => (Err(JobError::Invalid("the user's monthly AI budget is used up".into())), 0),
+        Err(err) => (Err(err), 0),
+    };
+    spent(ctx, &job, tokens).await;
     metrics::histogram!("job_duration_seconds", "job" => kind).record(started.elapsed().as_secs_f64());
     match outcome {
         Ok(result) => {
@@ -98,6 +109,33 @@ async fn finish(
         Ok(())
     })
     .await
+}
+
+/// Whether the job's user may still spend on LLM calls this month (jobs without a user may).
+/// Checked before the model is called, so a user past their budget costs nothing more.
+async fn within_budget(ctx: &Context, job: &AiJob) -> Result<bool, JobError> {
+    let Some(user_id) = job.user_id() else { return Ok(true) };
+    retrying(|| async {
+        let mut db = ctx.db.writer().await?;
+        let premium = subscriptions::is_premium(&mut db, user_id).await?;
+        let budget = budgets::budget(&mut db, user_id, premium, &ctx.settings.budgets, chrono::Utc::now()).await?;
+        Ok(!budget.exhausted())
+    })
+    .await
+}
+
+/// Adds the job's tokens to its user's spending (a failure to record is logged, not fatal: the
+/// job's work is done).
+async fn spent(ctx: &Context, job: &AiJob, tokens: u64) {
+    let Some(user_id) = job.user_id().filter(|_| tokens > 0) else { return };
+    let recorded = retrying(|| async {
+        let mut db = ctx.db.writer().await?;
+        Ok(budgets::spend(&mut db, user_id, tokens, &ctx.settings.budgets, chrono::Utc::now()).await?)
+    })
+    .await;
+    if let Err(err) = recorded {
+        tracing::warn!(error = %err, tokens, "the job's LLM spending was not recorded");
+    }
 }
 
 /// The waits before the second and third try of a step that failed transiently.

@@ -9,6 +9,7 @@
 
 pub mod devserver;
 pub mod prompts;
+pub mod usage;
 
 use std::{sync::Arc, time::Duration};
 
@@ -310,6 +311,7 @@ impl Llm {
     }
 
     fn count_tokens(&self, op: &'static str, prompt_tokens: u32, completion_tokens: u32) {
+        usage::add(u64::from(prompt_tokens) + u64::from(completion_tokens));
         let model = self.settings.model.clone();
         metrics::counter!("llm_tokens_total", "direction" => "in", "operation" => op, "model" => model.clone())
             .increment(u64::from(prompt_tokens));

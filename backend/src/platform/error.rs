@@ -38,6 +38,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("too many requests: {0}")]
     TooManyRequests(Cow<'static, str>),
+    /// 429 with its own `Retry-After`: a limit that resets at a known time (a monthly budget).
+    #[error("limit reached until later: {detail}")]
+    RetryAfter { detail: Cow<'static, str>, seconds: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
     /// A dependency (database, pool) is unavailable or too slow; safe to retry.
@@ -74,7 +77,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::RetryAfter { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -87,6 +90,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::RetryAfter { seconds, .. } => *seconds,
+            _ => 60,
+        };
         let detail: Value = match self {
             Self::BadRequest(d)
             | Self::Forbidden(d)
@@ -97,6 +104,7 @@ impl IntoResponse for ApiError {
             Self::Unauthorized(d) => d.into(),
             Self::Validation(errors) => json!(errors),
             Self::PayloadTooLarge => "Request body too large".into(),
+            Self::RetryAfter { detail, .. } => detail.into(),
             Self::Unavailable(why) => {
                 tracing::warn!(%why, "dependency unavailable");
                 "Service temporarily unavailable".into()
@@ -115,7 +123,7 @@ impl IntoResponse for ApiError {
             // When to try again: the rate limits count per minute; an unavailable dependency or a
             // full hashing pool is worth a retry at once.
             StatusCode::TOO_MANY_REQUESTS => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -115,3 +115,57 @@ async fn persona_requests_while_one_is_in_flight_join_it() {
         app.sql().await.query_one("select count(*) from ai_jobs where kind = 'persona'", &[]).await.unwrap().get(0);
     assert_eq!(jobs, 1);
 }
+
+#[tokio::test]
+async fn past_the_monthly_budget_requests_get_429_and_the_worker_calls_no_model() {
+    // A free plan of 1 token: the first reply (let through at zero) spends it.
+    let app = TestApp::builder().worker().settings(|s| s.budgets.free_tokens = 1).spawn().await;
+    let token = app.user("minji").await;
+    let me = app.user_id(&token).await;
+    let persona: i64 = app
+        .sql()
+        .await
+        .query_one(
+            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
+            &[&me],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let chat =
+        json_of(app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await, StatusCode::CREATED)
+            .await;
+    let path = format!("/api/v1/chats/{}/messages", chat["id"]);
+    json_of(app.post(&path, Some(&token), json!({ "content": "안녕" })).await, StatusCode::OK).await;
+    app.wait_for_jobs().await;
+
+    let usage = json_of(app.get("/api/v1/subscriptions/usage", Some(&token)).await, StatusCode::OK).await;
+    let budget = &usage["llm_budget"];
+    assert!(budget["tokens_used"].as_i64().unwrap() > 1, "{usage}");
+    assert_eq!(budget["token_budget"], 1);
+    assert!(budget["cost_used_usd"].as_f64().unwrap() > 0.0, "{usage}");
+
+    let refused = app.post(&path, Some(&token), json!({ "content": "또 안녕" })).await;
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=31 * 24 * 3600).contains(&retry_after), "{retry_after}");
+    let body = json_of(refused, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(body["detail"].as_str().unwrap().contains("budget"), "{body}");
+    let messages: i64 = app.sql().await.query_one("select count(*) from chat_messages", &[]).await.unwrap().get(0);
+    assert_eq!(messages, 2, "the refused message was not stored");
+    let streamed = app.post(&format!("{path}/stream"), Some(&token), json!({ "content": "또" })).await;
+    assert_eq!(streamed.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Background work of a user past the budget fails without calling the model.
+    let stats = |app: &TestApp| {
+        let url = format!("{}/_control/stats", app.llm);
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap()["requests"].clone() }
+    };
+    let before = stats(&app).await;
+    app.diary(&token, 0, Some("happy")).await;
+    app.wait_for_jobs().await;
+    assert_eq!(stats(&app).await, before, "no LLM call for a user past the budget");
+    let failed: String =
+        app.sql().await.query_one("select error from ai_jobs where kind = 'diary_analysis'", &[]).await.unwrap().get(0);
+    assert!(failed.contains("budget"), "{failed}");
+}

@@ -351,6 +351,14 @@ impl TestAppBuilder {
                 max_attempts: 3,
                 backoff: Duration::from_millis(100),
             },
+            // Far above what any test spends, but for the budget tests (which lower them).
+            budgets: dearme::platform::settings::BudgetSettings {
+                free_tokens: 10_000_000,
+                premium_tokens: 10_000_000,
+                free_usd: 1_000.0,
+                premium_usd: 1_000.0,
+                usd_per_million_tokens: 0.6,
+            },
             job_wait_timeout: Duration::from_secs(20),
             stream_idle_timeout: Duration::from_secs(5),
             worker: dearme::platform::settings::WorkerSettings {

@@ -45,7 +45,7 @@ const TIMED_OUT_TEXT: &str = "응답 시간이 초과되었어요. 잠시 후 �
         (status = 200, description = "text/event-stream"),
         (status = 403, description = "Daily limit | You can only chat with persona of your friends", body = ErrorBody),
         (status = 404, description = "Chat not found", body = ErrorBody),
-        (status = 429, description = "The user already holds the most open reply streams (5 per API instance)", body = ErrorBody),
+        (status = 429, description = "The user already holds the most open reply streams (5 per API instance), or their monthly AI budget is used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), chat_id = chat_id))]

@@ -36,6 +36,7 @@ pub(super) async fn accept_message(
     content: &str,
 ) -> ApiResult<(ChatMessage, String)> {
     let chat = own_chat(state, auth, chat_id).await?;
+    crate::api::subscriptions::budget::ensure_within(state, auth.id()).await?;
     let mut db = state.db.writer().await?;
     // Checked again at every message, on the primary: unfriended, or the persona made private,
     // and the conversation ends here (the reply job checks once more before it reads anything).
@@ -67,6 +68,7 @@ pub(super) async fn accept_message(
         (status = 202, description = "With `Prefer: respond-async`"),
         (status = 403, description = "Daily limit", body = ErrorBody),
         (status = 404, description = "Chat not found", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), chat_id = chat_id))]

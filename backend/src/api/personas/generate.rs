@@ -39,6 +39,7 @@ pub async fn run_job(
     mode: Mode,
     failure: &'static str,
 ) -> ApiResult<Outcome> {
+    crate::api::subscriptions::budget::ensure_within(state, user_id).await?;
     let job_id = enqueue(state, user_id, mode).await?;
     let job = match job_api::respond(state, headers, user_id, &job_id).await? {
         Respond::Accepted(response) => return Ok(Outcome::Accepted(response)),
@@ -90,6 +91,7 @@ fn generated(outcome: Outcome, message: &str) -> Response {
         (status = 400, description = "You need at least 7 diaries to generate a persona. Current: N | Persona already exists. Use regenerate endpoint to update.", body = ErrorBody),
         Unauthenticated,
         (status = 500, description = "Failed to generate persona. Please try again.", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -124,6 +126,7 @@ pub async fn generate_persona(
         (status = 400, description = "You need at least 7 diaries. Current: N", body = ErrorBody),
         Unauthenticated,
         (status = 500, description = "Failed to generate persona. Please try again.", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

@@ -124,6 +124,7 @@ fn level_of(current: &Level, diary_count: i64) -> PersonaLevel {
         (status = 400, description = "No persona found. Complete the quiz first. | Your persona is already at the highest level. | Write N more diaries to upgrade.", body = ErrorBody),
         Unauthenticated,
         (status = 500, description = "Failed to upgrade persona. Please try again.", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

@@ -128,6 +128,7 @@ fn traits_of(answers: &[Answer]) -> ApiResult<Vec<String>> {
         Unauthenticated,
         Invalid,
         (status = 500, description = "Failed to generate persona. Please try again.", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]

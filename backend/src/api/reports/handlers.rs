@@ -21,6 +21,7 @@ use crate::{
     responses(
         (status = 200, body = WeeklyReport),
         (status = 404, description = "Not enough data for weekly report. Write more diaries.", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -36,6 +37,7 @@ pub async fn get_weekly_report(State(state): State<AppState>, auth: AuthUser) ->
     responses(
         (status = 200, body = MonthlyReport),
         (status = 404, description = "Not enough data for monthly report. Write more diaries.", body = ErrorBody),
+        (status = 429, description = "Monthly AI budget used up (`Retry-After`)", body = ErrorBody),
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
@@ -63,6 +65,7 @@ async fn current_report(state: &AppState, auth: &AuthUser, kind: Kind) -> ApiRes
     }
     drop(db);
 
+    crate::api::subscriptions::budget::ensure_within(state, auth.id()).await?;
     let mut db = state.db.writer().await?;
     let build = crate::jobs::report::request(&mut db, auth.id(), kind, start, newest_at).await?;
     if build.enqueued {

@@ -8,7 +8,7 @@ use super::types::{Plan, Status, Upgrade, Usage};
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::{
-        friends,
+        budgets, friends,
         subscriptions::{self, Subscription},
     },
     platform::{
@@ -49,7 +49,8 @@ pub async fn get_usage(State(state): State<AppState>, auth: AuthUser) -> ApiResu
     let premium = subscriptions::is_premium(&mut db, auth.id()).await?;
     let used = subscriptions::chat_messages_today(&mut db, auth.id()).await?;
     let friends = friends::count(&mut db, auth.id()).await?;
-    Ok(Json(Usage::new(premium, used, friends)))
+    let budget = budgets::budget(&mut db, auth.id(), premium, &state.settings.budgets, chrono::Utc::now()).await?;
+    Ok(Json(Usage { llm_budget: Some(budget), ..Usage::new(premium, used, friends) }))
 }
 
 #[utoipa::path(

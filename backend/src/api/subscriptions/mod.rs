@@ -2,6 +2,7 @@
 //! for one), cancellation with a grace period until expiry, lazy expiry, and what the plan
 //! allows (the limits themselves live in `data::subscriptions`).
 
+pub mod budget;
 pub mod handlers;
 pub mod types;
 

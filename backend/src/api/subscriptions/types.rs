@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    data::budgets::LlmBudget,
     data::subscriptions::{FREE_DAILY_CHAT_LIMIT, FREE_FRIEND_LIMIT, Subscription},
     platform::http::validate::{Validate, Violations},
 };
@@ -59,6 +60,8 @@ pub struct Usage {
     pub daily_chat_messages: ChatUsage,
     pub friends: FriendUsage,
     pub features: Features,
+    /// Added: this month's LLM spending against the plan's budget.
+    pub llm_budget: Option<LlmBudget>,
 }
 
 impl Usage {
@@ -75,6 +78,7 @@ impl Usage {
             },
             friends: FriendUsage { count: friends, limit: (!premium).then_some(FREE_FRIEND_LIMIT) },
             features: Features { can_chat_with_friends: premium, advanced_stats: premium, chemistry_analysis: premium },
+            llm_budget: None,
         }
     }
 }

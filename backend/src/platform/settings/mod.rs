@@ -2,6 +2,7 @@
 //! `.env.example`) and checked as a whole by `check` (`dearme check-config`). Tests build a
 //! `Settings` directly and change what they need.
 
+mod budgets;
 mod check;
 mod smtp;
 
@@ -9,6 +10,7 @@ use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use anyhow::bail;
 
+pub use budgets::BudgetSettings;
 use check::Env;
 pub use smtp::{SmtpSettings, SmtpTls};
 
@@ -95,6 +97,8 @@ pub struct Settings {
     pub cache_enabled: bool,
     pub cache_ttls: CacheTtls,
     pub llm: LlmSettings,
+    /// LLM spending per user, plan and month.
+    pub budgets: BudgetSettings,
     /// How long a request waits for its job (persona, quiz, upgrade, chat reply, report).
     pub job_wait_timeout: Duration,
     /// How long a reply stream waits for the next event before settling from Postgres.
@@ -168,6 +172,7 @@ impl Settings {
             cache_enabled: env.parse_or("CACHE_ENABLED", true),
             cache_ttls: CacheTtls::read(env),
             llm: LlmSettings::read(env),
+            budgets: BudgetSettings::read(env),
             job_wait_timeout: env.millis_or("JOB_WAIT_TIMEOUT_MS", 90_000),
             stream_idle_timeout: env.millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000),
             worker: WorkerSettings::read(env),
