@@ -89,6 +89,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
         rate_limiter: Default::default(),
         diary_ids: crate::api::diaries::id_block(),
         open_streams: Default::default(),
+        revoked: Default::default(),
         cache,
         writes,
         db,

@@ -3,7 +3,10 @@
 use std::{ops::Deref, sync::Arc};
 
 use crate::{
-    api::{auth::ratelimit::RateLimiter, chats::streams::OpenStreams},
+    api::{
+        auth::{ratelimit::RateLimiter, revoked::Revoked},
+        chats::streams::OpenStreams,
+    },
     platform::{
         cache::CacheStore,
         db::{Db, IdBlock},
@@ -30,6 +33,8 @@ pub struct Inner {
     pub diary_ids: IdBlock,
     /// Reply streams open per user on this instance (capped).
     pub open_streams: OpenStreams,
+    /// Revocations whose Redis tombstone is still being written.
+    pub revoked: Revoked,
 }
 
 impl AppState {

@@ -153,3 +153,20 @@ async fn chat_messages_are_capped_and_a_chat_read_returns_the_latest() {
     assert_eq!(messages[0]["content"], "m6", "the latest 200, oldest first");
     assert_eq!(messages[199]["content"], "m205");
 }
+
+#[tokio::test]
+async fn a_session_marker_is_trusted_for_five_minutes_at_most() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    json_of(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::OK).await;
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let key = format!("{}:sess:{}", app.settings.redis_prefix, claims["sid"].as_str().unwrap());
+    let client = redis::Client::open(crate::helpers::env("REDIS_URL")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut conn).await.unwrap();
+    // A lost tombstone can keep a revoked session usable on another instance this long at most.
+    assert!((1..=300).contains(&ttl), "marker TTL {ttl}");
+}

@@ -7,6 +7,7 @@ pub mod login;
 pub mod password;
 pub mod ratelimit;
 pub mod register;
+pub mod revoked;
 pub mod session;
 mod tokens;
 mod types;

@@ -6,7 +6,7 @@
 //! cache refilled. Revoking writes a tombstone rather than deleting, and refills use `SET NX`
 //! semantics through the tombstone check, so a refill racing a logout cannot resurrect a session.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
@@ -23,6 +23,9 @@ use crate::{
 
 const VALID: &str = "1";
 const REVOKED: &str = "revoked";
+/// How long a "valid" session marker is trusted before Postgres is asked again: the bound on how
+/// long a revoked session stays usable on another instance if its Redis tombstone was lost.
+pub const MARKER_TTL: Duration = Duration::from_secs(300);
 
 /// The authenticated caller.
 pub struct AuthUser {
@@ -64,7 +67,7 @@ impl FromRequestParts<AppState> for AuthUser {
             Some([m, u, l]) => (m.clone(), u.clone(), l.as_deref().and_then(|l| l.parse().ok()).map(Lsn)),
             _ => (None, None, None),
         };
-        if marker.as_deref() == Some(REVOKED) {
+        if marker.as_deref() == Some(REVOKED) || state.revoked.contains(&claims.sid) {
             return Err(INVALID);
         }
         let user = match (marker, user_json.and_then(|u| serde_json::from_str::<User>(&u).ok())) {
@@ -73,7 +76,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 let mut db = state.db.writer().await?;
                 let user = sessions::user(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?;
                 let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
-                let ttl = ttl.min(state.settings.session_ttl);
+                let ttl = ttl.min(state.settings.session_ttl).min(MARKER_TTL);
                 state.redis.set_nx_ex(&keys[0], VALID, ttl).await;
                 users::cache_user(state, &user).await;
                 user
@@ -96,7 +99,7 @@ pub async fn create(state: &AppState, db: &mut impl Executor, user_id: i64) -> A
     let ttl = state.settings.session_ttl;
     let expires_at: DateTime<Utc> = Utc::now() + ttl;
     sessions::insert(db, &session_id, user_id, expires_at).await?;
-    state.redis.set_ex(&session_key(state, &session_id), VALID, ttl).await;
+    state.redis.set_ex(&session_key(state, &session_id), VALID, ttl.min(MARKER_TTL)).await;
     let claims = jwt::Claims {
         sub: user_id.to_string(),
         sid: session_id,
@@ -110,9 +113,31 @@ pub async fn create(state: &AppState, db: &mut impl Executor, user_id: i64) -> A
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id))]
 pub async fn revoke(state: &AppState, db: &mut impl Executor, user_id: i64, only: Option<&str>) -> ApiResult<()> {
     for id in sessions::revoke(db, user_id, only).await? {
-        state.redis.set_ex(&session_key(state, &id), REVOKED, state.settings.session_ttl).await;
+        let key = session_key(state, &id);
+        if !state.redis.set_ex(&key, REVOKED, state.settings.session_ttl).await {
+            // Never silently: this instance refuses the session itself, and the tombstone is
+            // written as soon as Redis takes it (`revoked`).
+            tracing::warn!(user_id, "session tombstone not written; refusing it locally and retrying");
+            metrics::counter!("session_tombstone_retries_total").increment(1);
+            state.revoked.add(&id, MARKER_TTL);
+            tokio::spawn(tombstone_later(state.clone(), key, id));
+        }
     }
     Ok(())
+}
+
+/// Writes a tombstone Redis refused, with backoff, for as long as a marker may live.
+async fn tombstone_later(state: AppState, key: String, session_id: String) {
+    let deadline = Instant::now() + MARKER_TTL;
+    let mut wait = Duration::from_millis(200);
+    while Instant::now() < deadline {
+        tokio::time::sleep(wait).await;
+        if state.redis.set_ex(&key, REVOKED, state.settings.session_ttl).await {
+            state.revoked.settled(&session_id);
+            return;
+        }
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
 }
 
 fn session_key(state: &AppState, session_id: &str) -> String {
