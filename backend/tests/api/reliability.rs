@@ -13,11 +13,12 @@ async fn the_reaper_fails_jobs_stuck_running_or_pending_and_the_user_sees_why() 
     let token = app.user("minji").await;
     let me = app.user_id(&token).await;
     let db = app.sql().await;
+    // Kinds differ: one persona job per user may be in flight.
     let insert = "insert into ai_jobs (id, user_id, kind, status, created_at, updated_at) \
-                  values ($1, $2, 'persona', $3, now() - $4::text::interval, now() - $4::text::interval)";
-    db.execute(insert, &[&"stuck-running", &me, &"running", &"1 hour"]).await.unwrap();
-    db.execute(insert, &[&"stuck-pending", &me, &"pending", &"2 days"]).await.unwrap();
-    db.execute(insert, &[&"just-running", &me, &"running", &"1 second"]).await.unwrap();
+                  values ($1, $2, $3, $4, now() - $5::text::interval, now() - $5::text::interval)";
+    db.execute(insert, &[&"stuck-running", &me, &"persona", &"running", &"1 hour"]).await.unwrap();
+    db.execute(insert, &[&"stuck-pending", &me, &"report", &"pending", &"2 days"]).await.unwrap();
+    db.execute(insert, &[&"just-running", &me, &"analysis", &"running", &"1 second"]).await.unwrap();
     let mut statuses = Vec::new();
     for _ in 0..100 {
         statuses = Vec::new();
