@@ -66,6 +66,12 @@ pub async fn run(ctx: &Context, job_id: &str, user_id: i64, diary_id: i64) -> Jo
         analysis_date,
         feedback: &feedback,
     };
-    let id = diaries::save_analysis(&mut ctx.db.writer().await?, &analysis).await?;
-    Ok(Some(json!({ "analysis_id": id })))
+    match diaries::save_analysis(&mut ctx.db.writer().await?, &analysis).await {
+        Ok(id) => Ok(Some(json!({ "analysis_id": id }))),
+        // Deleted while the model was answering: nothing to store.
+        Err(err) if err.constraint() == Some("mental_analyses_diary_id_fkey") => {
+            Ok(Some(json!({ "skipped": "diary deleted" })))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
