@@ -39,7 +39,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API's routes, and the document that describes exactly those routes.
+/// The API's routes, and the document that describes exactly those routes (with the responses
+/// and links every operation shares, added once the routes are in: `api::openapi_extras`).
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::api::router()).split_for_parts()
+    let (router, mut document) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::api::router()).split_for_parts();
+    crate::api::openapi_extras::Extras.modify(&mut document);
+    (router, document)
 }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod jobs;
 pub mod mental;
 pub mod notifications;
+pub mod openapi_extras;
 pub mod personas;
 pub mod quiz;
 pub mod reports;

@@ -185,11 +185,13 @@ pub struct FieldError {
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     pub kind: Cow<'static, str>,
-    #[schema(value_type = Vec<Object>)]
+    /// Where: `body`, `query` or `path`, then field names and list indexes.
+    #[schema(value_type = Vec<Value>)]
     pub loc: Vec<Value>,
     #[schema(value_type = String)]
     pub msg: Cow<'static, str>,
-    #[schema(value_type = Object)]
+    /// The offending value, of whatever JSON type it was.
+    #[schema(value_type = Value)]
     pub input: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

@@ -170,3 +170,34 @@ async fn a_session_marker_is_trusted_for_five_minutes_at_most() {
     // A lost tombstone can keep a revoked session usable on another instance this long at most.
     assert!((1..=300).contains(&ttl), "marker TTL {ttl}");
 }
+
+#[tokio::test]
+async fn the_document_describes_what_the_api_accepts_and_answers() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    // An optional body may be absent (nothing changes) but is never `null`, as documented.
+    let me = app.send(reqwest::Method::PATCH, "/api/v1/users/me", Some(&token), None).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let null = app.patch("/api/v1/users/me", Some(&token), Value::Null).await;
+    json_of(null, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // A whole-number float is an integer, as JSON Schema reads it; a fraction is not.
+    let mark =
+        |id: Value| app.post("/api/v1/notifications/mark-read", Some(&token), json!({ "notification_ids": [id] }));
+    json_of(mark(json!(1.5)).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    json_of(mark(json!(7.0)).await, StatusCode::OK).await;
+
+    let doc = json_of(app.get("/api/v1/openapi.json", None).await, StatusCode::OK).await;
+    let update = &doc["paths"]["/api/v1/users/me"]["patch"];
+    assert_eq!(update["requestBody"]["required"], Value::Null, "optional");
+    assert!(update["requestBody"]["content"]["application/json"]["schema"]["$ref"].is_string(), "not nullable");
+    let list = &doc["paths"]["/api/v1/diaries"]["get"];
+    let per_page = list["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "per_page").unwrap();
+    assert_eq!((per_page["in"].as_str(), per_page["schema"]["maximum"].as_i64()), (Some("query"), Some(100)));
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("security").is_some_and(|s| !s.as_array().unwrap().is_empty()) {
+                assert!(op["responses"]["401"].is_object(), "{method} {path}: no 401");
+            }
+        }
+    }
+}

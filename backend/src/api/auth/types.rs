@@ -48,7 +48,7 @@ pub fn message(text: &str) -> Json<Message> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct Register {
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 2, max_length = 50)]
     pub username: String,
@@ -66,7 +66,7 @@ impl Validate for Register {
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginJson {
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email)]
     pub email: String,
     #[schema(max_length = 100)]
     pub password: String,
@@ -97,6 +97,7 @@ impl Validate for LoginForm {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     #[param(max_length = 128)]
     pub token: String,
@@ -110,7 +111,7 @@ impl Validate for TokenQuery {
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailOnly {
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email)]
     pub email: String,
 }
 

@@ -24,10 +24,13 @@ impl Validate for CreateChat {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChatPage {
     #[serde(default = "page::first")]
+    #[param(minimum = 1)]
     pub page: i64,
     #[serde(default = "page::ten")]
+    #[param(minimum = 1, maximum = 50)]
     pub per_page: i64,
 }
 
@@ -51,8 +54,10 @@ pub struct ChatWithMessages {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessageLimit {
     #[serde(default = "fifty")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: i64,
 }
 

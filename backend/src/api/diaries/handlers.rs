@@ -92,7 +92,7 @@ pub async fn get_diary(State(state): State<AppState>, auth: AuthUser, IdPath(id)
     patch, path = "/api/v1/diaries/{diary_id}", tag = "diaries",
     security(("bearer" = [])),
     params(("diary_id" = i64, Path)),
-    request_body = UpdateDiary,
+    request_body = Option<UpdateDiary>,
     responses(
         (status = 200, body = Diary),
         (status = 404, description = "Diary not found", body = ErrorBody),

@@ -115,17 +115,22 @@ impl Validate for UpdateDiary {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default = "page::first")]
+    #[param(minimum = 1)]
     pub page: i64,
     #[serde(default = "page::ten")]
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: i64,
+    #[param(max_length = 50)]
     pub mood: Option<String>,
 }
 
 impl Validate for ListQuery {
     fn validate(&self, v: &mut Violations) {
         page::validate(v, self.page, self.per_page, 100);
+        v.opt_str_len("mood", self.mood.as_deref(), 0, Some(50));
     }
 }
 
@@ -143,8 +148,11 @@ pub struct Count {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarQuery {
+    #[param(minimum = 2020, maximum = 2100)]
     pub year: i64,
+    #[param(minimum = 1, maximum = 12)]
     pub month: i64,
 }
 
@@ -156,10 +164,13 @@ impl Validate for CalendarQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccessLogQuery {
     #[serde(default)]
+    #[param(minimum = 0)]
     pub skip: i64,
     #[serde(default = "page::twenty")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: i64,
 }
 

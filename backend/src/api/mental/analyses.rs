@@ -124,7 +124,7 @@ pub async fn check_negative_trend(
 #[utoipa::path(
     post, path = "/api/v1/mental/feedback", tag = "mental",
     security(("bearer" = [])),
-    request_body(content = FeedbackRequest, description = "Optional"),
+    request_body(content = Option<FeedbackRequest>, description = "Optional"),
     responses(
         (status = 200, body = MentalFeedback),
         (status = 404, description = "Mental analysis not found.", body = ErrorBody),

@@ -48,13 +48,17 @@ pub struct Radar {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Days back from today (UTC): analyses dated today-days or later.
     #[serde(default = "thirty")]
+    #[param(minimum = 1, maximum = 365)]
     pub days: i64,
     #[serde(default)]
+    #[param(minimum = 0)]
     pub skip: i64,
     #[serde(default = "thirty")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: i64,
 }
 
@@ -94,9 +98,11 @@ pub fn is_negative_trend(analyses: i64, negative: i64) -> bool {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrendQuery {
     /// Days back from today (UTC).
     #[serde(default = "seven")]
+    #[param(minimum = 1, maximum = 30)]
     pub days: i64,
 }
 

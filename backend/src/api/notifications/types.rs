@@ -29,10 +29,13 @@ pub struct UpdatedCount {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
+    #[param(minimum = 0)]
     pub skip: i64,
     #[serde(default = "twenty")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: i64,
     /// Only unread notifications (omitted or `false`: all).
     #[serde(default)]

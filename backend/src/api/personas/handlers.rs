@@ -73,7 +73,7 @@ pub async fn get_my_persona(State(state): State<AppState>, auth: AuthUser) -> Ap
 #[utoipa::path(
     put, path = "/api/v1/personas/me", tag = "personas",
     security(("bearer" = [])),
-    request_body = UpdatePersona,
+    request_body = Option<UpdatePersona>,
     responses(
         (status = 200, body = Persona),
         Unauthenticated,
@@ -100,7 +100,7 @@ pub async fn update_my_persona(
 #[utoipa::path(
     put, path = "/api/v1/personas/me/customize", tag = "personas",
     security(("bearer" = [])),
-    request_body = Customize,
+    request_body = Option<Customize>,
     responses(
         (status = 200, body = Customized),
         Unauthenticated,

@@ -50,8 +50,9 @@ pub enum Tone {
 }
 
 fn traits_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_TRAIT)))
         .max_items(Some(10))
         .build()
@@ -68,9 +69,11 @@ impl Validate for Customize {
                 Some(json!({ "field_type": "List", "max_length": 10, "actual_length": traits.len() })),
             );
         }
-        for (i, t) in self.personality_traits_override.iter().flatten().enumerate() {
-            v.str_len(&format!("personality_traits_override.{i}"), t, 0, Some(MAX_TRAIT));
-        }
+        v.at(&["personality_traits_override".into()], |v| {
+            for (i, t) in self.personality_traits_override.iter().flatten().enumerate() {
+                v.str_len(&i.to_string(), t, 0, Some(MAX_TRAIT));
+            }
+        });
         v.opt_str_len("custom_greeting", self.custom_greeting.as_deref(), 0, Some(200));
     }
 }

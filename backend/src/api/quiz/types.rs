@@ -36,6 +36,7 @@ pub struct Submit {
 #[derive(Deserialize, ToSchema)]
 pub struct Answer {
     /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub question_id: i64,
     pub option_id: OptionId,
 }
@@ -68,8 +69,8 @@ impl Validate for Submit {
                 Some(json!({ "field_type": "List", "min_length": 5, "max_length": 5, "actual_length": n })),
             );
         }
-        for answer in &self.answers {
-            v.range("answers.question_id", answer.question_id, 1, Some(5));
+        for (i, answer) in self.answers.iter().enumerate() {
+            v.at(&["answers".into(), i.into()], |v| v.range("question_id", answer.question_id, 1, Some(5)));
         }
     }
 }

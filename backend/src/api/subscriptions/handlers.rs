@@ -69,7 +69,7 @@ pub async fn list_plans() -> Json<Vec<Plan>> {
 #[utoipa::path(
     post, path = "/api/v1/subscriptions/upgrade", tag = "subscriptions",
     security(("bearer" = [])),
-    request_body(content = Upgrade, description = "Optional"),
+    request_body(content = Option<Upgrade>, description = "Optional"),
     responses(
         (status = 200, body = Subscription),
         (status = 400, description = "Invalid subscription period", body = ErrorBody),

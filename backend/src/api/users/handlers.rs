@@ -73,7 +73,7 @@ pub async fn get_user(State(state): State<AppState>, auth: AuthUser, IdPath(user
 #[utoipa::path(
     patch, path = "/api/v1/users/me", tag = "users",
     security(("bearer" = [])),
-    request_body = UpdateMe,
+    request_body = Option<UpdateMe>,
     responses(
         (status = 200, body = User),
         (status = 400, description = "Username already taken", body = ErrorBody),

@@ -53,9 +53,26 @@ where
                 value,
             )]));
         }
+        let value = integral_floats_as_integers(value);
         let parsed: T = deserialize("body", &value, serde_path_to_error::deserialize(&value))?;
         check("body", &parsed)?;
         Ok(Self(parsed))
+    }
+}
+
+/// Whole-number floats (`140.0`) as integers, as pydantic's lax mode and JSON Schema read them:
+/// an integer field accepts them, a fractional one (`140.5`) stays a float and is refused.
+fn integral_floats_as_integers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral_floats_as_integers).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, integral_floats_as_integers(v))).collect())
+        }
+        other => other,
     }
 }
 

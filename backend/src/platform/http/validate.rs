@@ -13,12 +13,14 @@ pub trait Validate {
 /// Collects every violation (not just the first), like pydantic.
 pub struct Violations {
     source: &'static str,
+    /// Where nested checks are (`at`): list indexes and field names under the source.
+    prefix: Vec<Value>,
     errors: Vec<FieldError>,
 }
 
 impl Violations {
     pub fn new(source: &'static str) -> Self {
-        Self { source, errors: Vec::new() }
+        Self { source, prefix: Vec::new(), errors: Vec::new() }
     }
 
     pub fn into_result(self) -> Result<(), ApiError> {
@@ -26,7 +28,19 @@ impl Violations {
     }
 
     fn loc(&self, field: &str) -> Vec<Value> {
-        vec![self.source.into(), field.into()]
+        let mut loc = vec![self.source.into()];
+        loc.extend(self.prefix.iter().cloned());
+        loc.push(field.into());
+        loc
+    }
+
+    /// Runs `check` on an item nested at `path` (e.g. `["answers", 0]`), so its errors are
+    /// located as pydantic locates them: `["body", "answers", 0, "question_id"]`.
+    pub fn at(&mut self, path: &[Value], check: impl FnOnce(&mut Self)) {
+        let depth = self.prefix.len();
+        self.prefix.extend(path.iter().cloned());
+        check(self);
+        self.prefix.truncate(depth);
     }
 
     pub fn push(&mut self, field: &str, kind: &'static str, msg: String, input: Value, ctx: Option<Value>) {
