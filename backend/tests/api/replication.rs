@@ -1,5 +1,5 @@
 //! Read/write split: read-your-writes with replay paused, a lagging replica taken out of rotation,
-//! a stopped replica, and Redis down or stopped mid-run. These tests disrupt shared services, so
+//! a stopped replica, and Redis down, stopped mid-run or refusing writes. These tests disrupt shared services, so
 //! they run exclusively (see `helpers`) and restore the service even when they fail.
 
 use std::{process::Command, time::Duration};
@@ -275,4 +275,44 @@ async fn sessions_survive_redis_stopping_mid_run_and_use_it_again_when_it_return
 
 async fn me_id(app: &TestApp, token: &str) -> i64 {
     app.user_id(token).await
+}
+
+#[tokio::test]
+async fn a_logout_whose_tombstone_redis_refused_still_holds_and_the_tombstone_lands_later() {
+    let port = free_port();
+    let _redis = PrivateRedis::start(port);
+    let app = TestApp::builder()
+        .settings(move |s| s.redis_url = dearme::platform::settings::Secret::new(format!("redis://127.0.0.1:{port}/")))
+        .spawn()
+        .await;
+    let token = app.user("minji").await;
+    json_of(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::OK).await;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let config = |name: &str, value: &str| redis::cmd("CONFIG").arg("SET").arg(name).arg(value).clone();
+    // Redis keeps answering reads (the session's valid marker) but refuses every write.
+    let () = config("maxmemory-policy", "noeviction").query_async(&mut redis).await.unwrap();
+    let () = config("maxmemory", "1").query_async(&mut redis).await.unwrap();
+
+    json_of(app.post("/api/v1/auth/logout", Some(&token), json!({})).await, StatusCode::OK).await;
+    // Past the client's back-off the marker is readable again; the session must stay refused.
+    for _ in 0..25 {
+        assert_eq!(app.get("/api/v1/users/me", Some(&token)).await.status(), StatusCode::UNAUTHORIZED);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let () = config("maxmemory", "0").query_async(&mut redis).await.unwrap();
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+    let sid = serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["sid"].as_str().unwrap().to_owned();
+    let key = format!("{}:sess:{sid}", app.settings.redis_prefix);
+    let mut marker = None;
+    for _ in 0..150 {
+        marker = redis::cmd("GET").arg(&key).query_async::<Option<String>>(&mut redis).await.unwrap();
+        if marker.as_deref() == Some("revoked") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(marker.as_deref(), Some("revoked"), "the tombstone is written once Redis takes writes");
 }
