@@ -1,6 +1,7 @@
 //! Read/write split: read-your-writes with replay paused, a lagging replica taken out of rotation,
-//! a stopped replica, and Redis down, stopped mid-run or refusing writes. These tests disrupt shared services, so
-//! they run exclusively (see `helpers`) and restore the service even when they fail.
+//! a stopped replica, and Redis down, stopped mid-run or refusing writes. These tests disrupt
+//! shared services, so they run exclusively (see `helpers`) and restore the service even when
+//! they fail.
 
 use std::{process::Command, time::Duration};
 
