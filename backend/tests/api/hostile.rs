@@ -180,6 +180,9 @@ async fn the_document_describes_what_the_api_accepts_and_answers() {
     assert_eq!(me.status(), StatusCode::OK);
     let null = app.patch("/api/v1/users/me", Some(&token), Value::Null).await;
     json_of(null, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let blank = app.http.post(app.url("/api/v1/subscriptions/upgrade")).bearer_auth(&token).body("\n").send().await;
+    let blank = json_of(blank.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(blank["detail"][0]["type"], "json_invalid", "whitespace is not an absent body");
     // A whole-number float is an integer, as JSON Schema reads it; a fraction is not.
     let mark =
         |id: Value| app.post("/api/v1/notifications/mark-read", Some(&token), json!({ "notification_ids": [id] }));

@@ -16,8 +16,9 @@ pub use super::path::{IdPath, IdsPath, TextPath};
 use super::validate::{Validate, Violations};
 use crate::platform::error::{ApiError, FieldError};
 
-/// A JSON request body, deserialised and validated. An empty body reads as `{}`, so bodies whose
-/// fields are all optional may be omitted (FastAPI's optional bodies).
+/// A JSON request body, deserialised and validated. An absent (zero-byte) body reads as `{}`, so
+/// bodies whose fields are all optional may be omitted (FastAPI's optional bodies); whitespace
+/// alone is not JSON and is refused like any other malformed body.
 pub struct Body<T>(pub T);
 
 impl<S, T> FromRequest<S> for Body<T>
@@ -29,7 +30,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
-        let value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        let value = if bytes.is_empty() {
             json!({})
         } else {
             serde_json::from_slice::<Value>(&bytes).map_err(|e| {
