@@ -32,7 +32,7 @@ pub async fn enqueue(db: &mut impl Executor, job: &AiJob, idempotency_key: Optio
 #[tracing::instrument(level = "debug", skip_all, fields(jobs = jobs.len()))]
 pub async fn enqueue_many(db: &mut impl Executor, jobs: &[(&AiJob, Option<&str>)]) -> db::Result<u64> {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("with {} select count(*) as value from queued", Batch::ctes(1)));
+        LazyLock::new(|| format!("with {} select count(*) as value from queued", Batch::coalescing_ctes(1)));
     let batch = Batch::new(jobs);
     let inserted: i64 = db.fetch_value(&SQL, &batch.params()).await?;
     batch.count();
@@ -81,13 +81,28 @@ impl Batch {
     /// Two CTEs reading the batch from parameters `$first`..`$first + 7` (in `params` order):
     /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes),
     /// each in its class's queue, and returns the ids that were new; `tracked` inserts their
-    /// `ai_jobs` rows. An analysis of a diary that already has one waiting is left out: the
-    /// waiting one reads the diary when it runs, so it analyses the newest text (coalescing
-    /// quick edits; two edits racing may still both enqueue).
+    /// `ai_jobs` rows.
     ///
     /// One attempt at the queue level: a job retries its LLM calls itself, with backoff, and a
     /// job orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
     pub fn ctes(first: usize) -> String {
+        Self::ctes_where(first, "")
+    }
+
+    /// [`ctes`](Self::ctes), leaving out an analysis of a diary that already has one waiting:
+    /// the waiting one reads the diary when it runs, so it analyses the newest text (coalescing
+    /// quick edits; two edits racing may still both enqueue). A new diary has nothing waiting,
+    /// so its statement does without the check (planned on every call through PgBouncer).
+    pub fn coalescing_ctes(first: usize) -> String {
+        Self::ctes_where(
+            first,
+            "where not (j.kind = 'diary_analysis' and exists ( \
+                 select 1 from ai_jobs a where a.kind = 'diary_analysis' and a.subject_id = j.subject \
+                 and a.status = 'pending')) ",
+        )
+    }
+
+    fn ctes_where(first: usize, filter: &str) -> String {
         let [ids, queues, payloads, keys, users, kinds, subjects, wakes] = std::array::from_fn(|i| first + i);
         format!(
             "queued as ( \
@@ -97,9 +112,7 @@ impl Batch {
                         case when j.wakes then 10 else 0 end, ''::hstore, j.key \
                  from unnest(${ids}::text[], ${queues}::text[], ${payloads}::bytea[], ${keys}::text[], ${wakes}::bool[], \
                              ${kinds}::text[], ${subjects}::int8[]) as j(id, queue, payload, key, wakes, kind, subject) \
-                 where not (j.kind = 'diary_analysis' and exists ( \
-                     select 1 from ai_jobs a where a.kind = 'diary_analysis' and a.subject_id = j.subject and a.status = 'pending')) \
-                 on conflict (job_type, idempotency_key) do nothing returning id), \
+                 {filter}on conflict (job_type, idempotency_key) do nothing returning id), \
              tracked as ( \
                  insert into ai_jobs (id, user_id, kind, subject_id) \
                  select j.id, j.user_id, j.kind, j.subject_id \

@@ -1,5 +1,6 @@
-//! Caps on what one user can hold open: reply streams per user (429 above the cap, nothing
-//! stored), all of them over one shared Redis pub/sub connection.
+//! Caps on what one user can hold open or queue: reply streams per user (429 above the cap,
+//! nothing stored) over one shared Redis pub/sub connection, LLM budgets, one persona job in
+//! flight, one waiting analysis per diary, and background work kept behind interactive work.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -168,4 +169,39 @@ async fn past_the_monthly_budget_requests_get_429_and_the_worker_calls_no_model(
     let failed: String =
         app.sql().await.query_one("select error from ai_jobs where kind = 'diary_analysis'", &[]).await.unwrap().get(0);
     assert!(failed.contains("budget"), "{failed}");
+}
+
+#[tokio::test]
+async fn quick_edits_of_a_diary_leave_one_waiting_analysis() {
+    // No worker: every analysis stays pending.
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let diary = app.diary(&token, 0, None).await;
+    let other = app.diary(&token, 1, None).await;
+    for i in 0..5 {
+        let edit = json!({ "content": format!("고쳐 쓴 일기 {i}") });
+        json_of(app.patch(&format!("/api/v1/diaries/{}", diary["id"]), Some(&token), edit).await, StatusCode::OK).await;
+    }
+    let pending = |id: &serde_json::Value| {
+        let id = id.as_i64().unwrap();
+        let app = &app;
+        async move {
+            let sql =
+                "select count(*) from ai_jobs where kind = 'diary_analysis' and subject_id = $1 and status = 'pending'";
+            app.sql().await.query_one(sql, &[&id]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    assert_eq!(pending(&diary["id"]).await, 1, "five edits join the analysis already waiting");
+    assert_eq!(pending(&other["id"]).await, 1);
+    let queued: i64 = app
+        .sql()
+        .await
+        .query_one(
+            "select count(*) from apalis.jobs where job_type = 'dearme.ai.background' and status = 'Pending'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(queued <= 6, "an analysis per diary plus the summaries and suggestions: {queued}");
 }
