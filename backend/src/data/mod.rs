@@ -12,6 +12,7 @@ pub mod mental;
 pub mod notifications;
 pub mod personas;
 pub mod reports;
+pub mod search;
 pub mod sessions;
 pub mod subscriptions;
 pub mod users;

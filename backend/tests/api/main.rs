@@ -18,6 +18,7 @@ mod personas;
 mod privacy;
 mod reliability;
 mod replication;
+mod search;
 mod subscriptions;
 mod timeouts;
 mod users;

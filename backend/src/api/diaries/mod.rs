@@ -6,6 +6,7 @@ pub mod create;
 pub mod handlers;
 pub mod insights;
 pub mod prompts;
+pub mod search;
 pub mod types;
 pub mod weekly;
 
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handlers::list_diaries, create::create_diary))
         .routes(routes!(handlers::count_diaries))
+        .routes(routes!(search::search_diaries))
         .routes(routes!(access::get_access_log))
         .routes(routes!(insights::get_stats))
         .routes(routes!(insights::get_calendar))
