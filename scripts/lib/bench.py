@@ -3,6 +3,8 @@ with wrk through nginx, samples the API's memory, and prints the table."""
 
 import asyncio, base64, datetime, hashlib, hmac, json, os, platform, re, subprocess, sys, tempfile, threading, time, urllib.request
 
+import bench_search
+
 BIN = sys.argv[1]
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "128"))
@@ -272,6 +274,7 @@ def main():
     ceilings["list"] = ceiling_list()
     ceilings["redis"] = ceiling_redis()
 
+    decade = bench_search.seed(sys.modules[__name__])
     api = start_api()
     time.sleep(1)
     idle_rss = api.rss_mb()
@@ -296,6 +299,7 @@ def main():
     scenario("GET /diaries/stats (cache hit)", f"{base}/diaries/stats", lua("stats", GET_BODY % {"path": "/api/v1/diaries/stats"}))
     ratios = hit_ratios()
     log("cache hit ratios over the cached scenarios (warm-up included):", ratios)
+    bench_search.measure(sys.modules[__name__], base, decade, rows, api)
     api.stop()
     api = start_api(CACHE_ENABLED="false")
     scenario("GET /diaries/stats (cache off)", f"{base}/diaries/stats", lua("stats_off", GET_BODY % {"path": "/api/v1/diaries/stats"}), "pgbench")
