@@ -50,7 +50,8 @@ pub struct Terms<'a> {
 const FOLDED: &str = "lateral (select case when $3 then lower(d.title) else d.title::text end as t, \
                                  case when $3 then lower(d.content) else d.content end as c) x";
 /// A diary (as `FOLDED`) that contains every term of `$2`.
-const EVERY_TERM: &str = "not exists (select 1 from unnest($2::text[]) w where strpos(x.t, w) = 0 and strpos(x.c, w) = 0)";
+const EVERY_TERM: &str =
+    "not exists (select 1 from unnest($2::text[]) w where strpos(x.t, w) = 0 and strpos(x.c, w) = 0)";
 /// How often the terms occur (as `FOLDED`); a title hit counts three times.
 const SCORE: &str = "(select sum(3 * (length(x.t) - length(replace(x.t, w, ''))) / length(w) \
                              + (length(x.c) - length(replace(x.c, w, ''))) / length(w)) \
