@@ -6,7 +6,8 @@
 //!
 //! Control endpoints (tests use them): `POST /_control/config {latency_ms, token_latency_ms}`,
 //! `POST /_control/faults [{"kind":"status","status":500,"times":2}, {"kind":"hang","times":1}]`
-//! (consumed in order, one per request), `GET /_control/stats` (`{"requests": n, "in_flight": n,
+//! (consumed in order, one per chat completion), `POST /_control/embeddings {"down": true}` (every
+//! `/v1/embeddings` answers 503 until `false`; see `devembed`), `GET /_control/stats` (`{"requests": n, "in_flight": n,
 //! "max_in_flight": n}`: the most requests it ever served at once).
 
 use std::{
@@ -86,7 +87,20 @@ impl Drop for InFlight<'_> {
 
 pub fn router(config: DevConfig) -> Router {
     let state = Arc::new(DevState { config: Mutex::new(config), ..Default::default() });
+    let embeddings_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let down = embeddings_down.clone();
+    let embeddings = Router::new()
+        .route("/v1/embeddings", post(super::devembed::embeddings))
+        .route(
+            "/_control/embeddings",
+            post(move |Json(body): Json<Value>| async move {
+                down.store(body["down"].as_bool().unwrap_or(false), Ordering::SeqCst);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .with_state(embeddings_down);
     Router::new()
+        .merge(embeddings)
         .route("/v1/chat/completions", post(completions))
         .route("/v1/models", get(models))
         .route("/_control/config", post(set_config))

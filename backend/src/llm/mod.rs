@@ -7,7 +7,9 @@
 //! that the job records. async-openai's own retry layer is replaced by a plain transport plus our
 //! layer, so there is exactly one retry policy. Prompts and replies are never logged.
 
+mod devembed;
 pub mod devserver;
+pub mod embed;
 pub mod prompts;
 pub mod usage;
 
@@ -141,8 +143,15 @@ impl Llm {
         &self,
         prompt: &Prompt,
     ) -> Result<(Option<tokio::sync::SemaphorePermit<'_>>, tokio::sync::SemaphorePermit<'_>), LlmError> {
+        self.permits_for(prompt.background).await
+    }
+
+    async fn permits_for(
+        &self,
+        background: bool,
+    ) -> Result<(Option<tokio::sync::SemaphorePermit<'_>>, tokio::sync::SemaphorePermit<'_>), LlmError> {
         let closed = |e: tokio::sync::AcquireError| LlmError::Other(e.to_string());
-        let background = match prompt.background {
+        let background = match background {
             true => Some(self.background.acquire().await.map_err(closed)?),
             false => None,
         };

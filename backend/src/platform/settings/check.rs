@@ -192,6 +192,10 @@ fn numbers(s: &Settings, env: &mut Env<'_>) {
     for (name, _) in counts.into_iter().filter(|(_, zero)| *zero) {
         env.report(name, "must be at least 1");
     }
+    let dim = s.llm.embedding.dim;
+    if !env.failed("EMBEDDING_DIM") && (!(8..=4096).contains(&dim) || !dim.is_multiple_of(8)) {
+        env.report("EMBEDDING_DIM", format!("must be a multiple of 8 from 8 to 4096 (is {dim})"));
+    }
     // A zero interval panics (tokio), a zero timeout fails everything it bounds.
     let durations = [
         ("DB_CONNECT_TIMEOUT_MS", s.db_connect_timeout),

@@ -4,6 +4,7 @@
 
 mod budgets;
 mod check;
+mod embedding;
 mod smtp;
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
@@ -12,6 +13,7 @@ use anyhow::bail;
 
 pub use budgets::BudgetSettings;
 use check::Env;
+pub use embedding::EmbeddingSettings;
 pub use smtp::{SmtpSettings, SmtpTls};
 
 /// One problem with one variable.
@@ -121,6 +123,9 @@ pub struct WorkerSettings {
     pub metrics_addr: String,
     pub weekly_report_cron: String,
     pub monthly_report_cron: String,
+    /// How often the worker embeds diaries the current embedding model has not (at start, then
+    /// at this interval); zero turns the background backfill off.
+    pub embedding_backfill_every: Duration,
 }
 
 impl Settings {
@@ -212,6 +217,7 @@ impl LlmSettings {
             max_concurrency: env.parse_or("LLM_MAX_CONCURRENCY", 8),
             max_attempts: env.parse_or("LLM_MAX_ATTEMPTS", 4),
             backoff: env.millis_or("LLM_BACKOFF_MS", 1_000),
+            embedding: EmbeddingSettings::read(env),
         }
     }
 }
@@ -227,6 +233,7 @@ impl WorkerSettings {
             metrics_addr: env.optional("METRICS_ADDR").unwrap_or_else(|| "0.0.0.0:9100".into()),
             weekly_report_cron: env.optional("WEEKLY_REPORT_CRON").unwrap_or_else(|| "0 0 21 * * Sun".into()),
             monthly_report_cron: env.optional("MONTHLY_REPORT_CRON").unwrap_or_else(|| MONTHLY_REPORT_CRON.into()),
+            embedding_backfill_every: env.millis_or("EMBEDDING_BACKFILL_INTERVAL_MS", 600_000),
         }
     }
 }
@@ -353,4 +360,5 @@ pub struct LlmSettings {
     pub max_concurrency: usize,
     pub max_attempts: u32,
     pub backoff: Duration,
+    pub embedding: EmbeddingSettings,
 }
