@@ -1,4 +1,4 @@
-//! `dearme serve | worker | migrate | check-config | dev-llm | users`: one binary, so every
+//! `dearme serve | worker | migrate | check-config | dev-llm | users | embeddings`: one binary, so every
 //! container runs the same image; the library does the work.
 
 use anyhow::Context;
@@ -8,7 +8,7 @@ use dearme::{
     startup::Application,
 };
 
-const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm|users>
+const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm|users|embeddings>
   serve         run the HTTP API
   worker        run the background jobs (every LLM call) and the report schedule
   migrate       apply database migrations and the job queue's schema (direct connection to the primary)
@@ -16,7 +16,9 @@ const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm|us
                 variable) and exits 2, or prints `config ok` (serve, worker and migrate check first too)
   dev-llm       run the OpenAI-compatible development LLM server (DEV_LLM_ADDR, default 127.0.0.1:8090)
   users         operator commands on accounts: `users verify EMAIL`, `users create EMAIL USERNAME`
-                (`dearme users` alone explains them)";
+                (`dearme users` alone explains them)
+  embeddings    `embeddings backfill`: embed every diary without an embedding by EMBEDDING_MODEL
+                (the worker also does it in the background, at start and every 10 minutes)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
         "dev-llm" => dev_llm().await,
         "check-config" => check_config(),
         "users" => users(&args[2..]).await,
+        "embeddings" if args.get(2).is_some_and(|a| a == "backfill") && args.len() == 3 => backfill().await,
         "serve" | "worker" | "migrate" => {
             let settings = settings();
             dearme::platform::telemetry::init(settings.log_json);
@@ -65,6 +68,26 @@ async fn users(args: &[String]) -> anyhow::Result<()> {
         }
         Outcome::Failed(line) => {
             eprintln!("{line}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Embeds what the current model has not: one line with the count, or the error and exit 1.
+#[allow(clippy::print_stdout, reason = "the command's one line of output")]
+async fn backfill() -> anyhow::Result<()> {
+    let settings = settings();
+    let (ctx, _monitor) = dearme::jobs::worker::Context::build(&settings).await?;
+    match dearme::jobs::embed::backfill(&ctx, std::time::Duration::ZERO).await {
+        Ok(n) => {
+            println!(
+                "embedded {n} diaries with {} ({} dimensions)",
+                settings.llm.embedding.model, settings.llm.embedding.dim
+            );
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("backfill stopped: {err}");
             std::process::exit(1);
         }
     }

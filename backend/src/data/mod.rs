@@ -5,6 +5,7 @@ pub mod budgets;
 pub mod chats;
 pub mod diaries;
 pub mod diary_access;
+pub mod embeddings;
 pub mod friends;
 pub mod insights;
 pub mod limits;

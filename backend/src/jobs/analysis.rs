@@ -1,5 +1,6 @@
 //! Per-diary mental analysis and feedback, enqueued in the same transaction as the diary write.
-//! An update re-runs it and replaces the stored analysis; a deleted diary makes it a no-op.
+//! An update re-runs it and replaces the stored analysis; a deleted diary makes it a no-op. The
+//! diary's embedding is refreshed first, from the same read (`embed`).
 
 use serde::Deserialize;
 use serde_json::json;
@@ -7,6 +8,7 @@ use serde_json::json;
 use super::{
     JobKind,
     context::Context,
+    embed,
     error::{JobError, JobResult},
     reads::{self, ReadBy},
 };
@@ -51,9 +53,12 @@ pub async fn run(ctx: &Context, job_id: &str, user_id: i64, diary_id: i64) -> Jo
     let mut db = ctx.db.writer().await?;
     let by = ReadBy { job_id, kind: JobKind::DiaryAnalysis, friend: None };
     let Some(diary) = reads::one(&mut db, user_id, diary_id, by).await? else {
+        drop(db);
+        embed::forget(ctx, diary_id).await?;
         return Ok(Some(json!({ "skipped": "diary deleted or private" })));
     };
     drop(db);
+    embed::refresh(ctx, user_id, &diary).await?;
     let analysis_date = diary.diary_date;
     let a: Analysis = ctx.llm.complete_json(&prompts::analysis(&reads::prompt_text(diary)), validate).await?;
     let feedback = serde_json::to_value(&a.feedback).map_err(|e| JobError::Internal(e.to_string()))?;

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod chat;
 mod context;
+pub mod embed;
 mod error;
 mod kind;
 mod lifecycle;

@@ -52,6 +52,9 @@ pub async fn run_until(settings: Settings, shutdown: impl Future<Output = ()> + 
     serve_metrics(&settings).await?;
     tokio::spawn(queue_gauges(ctx.clone()));
     tokio::spawn(reaper(ctx.clone()));
+    if !settings.worker.embedding_backfill_every.is_zero() {
+        tokio::spawn(super::embed::backfill_forever(ctx.clone(), settings.worker.embedding_backfill_every));
+    }
     let monitor = monitor(&settings, ctx, backends)?;
     let stopped = monitor
         .run_with_signal(async {

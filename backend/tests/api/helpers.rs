@@ -350,6 +350,7 @@ impl TestAppBuilder {
                 max_concurrency: 8,
                 max_attempts: 3,
                 backoff: Duration::from_millis(100),
+                embedding: dearme::platform::settings::EmbeddingSettings { model: "dev-embedding".into(), dim: 256 },
             },
             // Far above what any test spends, but for the budget tests (which lower them).
             budgets: dearme::platform::settings::BudgetSettings {
@@ -371,6 +372,8 @@ impl TestAppBuilder {
                 // Never fires during a test (1 January, 03:00).
                 weekly_report_cron: "0 0 3 1 1 *".into(),
                 monthly_report_cron: "0 0 3 1 1 *".into(),
+                // Off: a background read would add to the access logs tests count.
+                embedding_backfill_every: Duration::ZERO,
             },
         };
         for tweak in self.tweak {

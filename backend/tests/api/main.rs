@@ -7,6 +7,7 @@ mod caps;
 mod chats;
 mod cli;
 mod diaries;
+mod embeddings;
 mod friends;
 mod health;
 mod helpers;
