@@ -5,10 +5,14 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::types::Type;
+use tokio_postgres::{
+    Row,
+    types::{Json, Type},
+};
 use utoipa::ToSchema;
 
-use crate::platform::db::{self, Executor, Value};
+pub use super::retrieval::Source;
+use crate::platform::db::{self, Executor, FromRow, Value};
 
 // A chat of a user with a persona (their own or a friend's). (`//`, not `///`: a doc comment
 // would become the schema's description in the OpenAPI document.)
@@ -34,11 +38,28 @@ pub struct ChatMessage {
     pub is_user: bool,
     #[serde(with = "crate::platform::time::utc")]
     pub created_at: DateTime<Utc>,
+    /// A persona's reply: the diaries it drew on (added; absent on users' messages and on
+    /// replies from before retrieval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<Source>>,
 }
-crate::from_row!(ChatMessage { id, chat_id, content, is_user, created_at });
+
+impl FromRow for ChatMessage {
+    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        let sources: Option<Json<Vec<Source>>> = row.try_get("sources")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            chat_id: row.try_get("chat_id")?,
+            content: row.try_get("content")?,
+            is_user: row.try_get("is_user")?,
+            created_at: row.try_get("created_at")?,
+            sources: sources.map(|Json(s)| s),
+        })
+    }
+}
 
 const CHAT_COLUMNS: &str = "id, user_id, persona_id, is_own_persona, created_at, updated_at";
-const MESSAGE_COLUMNS: &str = "id, chat_id, content, is_user, created_at";
+const MESSAGE_COLUMNS: &str = "id, chat_id, content, is_user, created_at, sources";
 
 /// The owner of persona `persona_id`, if it exists.
 #[tracing::instrument(level = "debug", skip_all, fields(persona_id = persona_id))]
@@ -183,12 +204,18 @@ pub async fn insert_reply(
     chat_id: i64,
     user_message_id: i64,
     content: &str,
+    sources: &[Source],
 ) -> db::Result<Option<ChatMessage>> {
     let sql = format!(
-        "insert into chat_messages (chat_id, content, is_user, reply_to) values ($1, $2, false, $3) \
+        "insert into chat_messages (chat_id, content, is_user, reply_to, sources) values ($1, $2, false, $3, $4) \
          on conflict (reply_to) do nothing returning {MESSAGE_COLUMNS}"
     );
-    db.fetch_opt(&sql, &[(&chat_id, Type::INT8), (&content, Type::TEXT), (&user_message_id, Type::INT8)]).await
+    let sources = Json(sources);
+    db.fetch_opt(
+        &sql,
+        &[(&chat_id, Type::INT8), (&content, Type::TEXT), (&user_message_id, Type::INT8), (&sources, Type::JSONB)],
+    )
+    .await
 }
 
 /// The id of the reply job of `user_id`'s message `message_id` in chat `chat_id`.
@@ -298,4 +325,17 @@ pub async fn history(db: &mut impl Executor, chat_id: i64, before_id: i64) -> db
 #[tracing::instrument(level = "debug", skip_all, fields(message_id = message_id))]
 pub async fn message_content(db: &mut impl Executor, message_id: i64) -> db::Result<String> {
     db.fetch_value("select content as value from chat_messages where id = $1", &[(&message_id, Type::INT8)]).await
+}
+
+/// The sources of message `message_id` of chat `chat_id`: `None` if the chat has no such
+/// message, an empty list for a user's message or a reply from before retrieval.
+#[tracing::instrument(level = "debug", skip_all, fields(chat_id = chat_id, message_id = message_id))]
+pub async fn message_sources(db: &mut impl Executor, chat_id: i64, message_id: i64) -> db::Result<Option<Vec<Source>>> {
+    let row: Option<Value<Option<Json<Vec<Source>>>>> = db
+        .fetch_opt(
+            "select sources as value from chat_messages where id = $1 and chat_id = $2",
+            &[(&message_id, Type::INT8), (&chat_id, Type::INT8)],
+        )
+        .await?;
+    Ok(row.map(|Value(sources)| sources.map(|Json(s)| s).unwrap_or_default()))
 }

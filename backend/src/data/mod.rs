@@ -13,6 +13,7 @@ pub mod mental;
 pub mod notifications;
 pub mod personas;
 pub mod reports;
+pub mod retrieval;
 pub mod search;
 pub mod sessions;
 pub mod subscriptions;

@@ -1,5 +1,7 @@
-//! Chat replies: the worker streams the model's tokens to the reply stream (see `stream`) and
-//! stores the reply once (a unique `reply_to` makes a re-run a no-op). A failure ends the stream
+//! Chat replies: the worker retrieves the persona owner's diaries relevant to the message
+//! (`retrieve`), streams the model's tokens to the reply stream (see `stream`) and stores the
+//! reply once, with the diaries it drew on as its `sources` (a unique `reply_to` makes a re-run
+//! a no-op). A failure ends the stream
 //! with an `error` event and fails the job; it is never replaced by a canned reply.
 
 use serde_json::json;
@@ -8,11 +10,12 @@ use super::{
     JobKind,
     context::Context,
     error::{JobError, JobResult},
-    reads::{self, ReadBy},
+    reads::ReadBy,
+    retrieve::{self, Memories},
     stream::{Event, Publisher},
 };
 use crate::{
-    data::chats::{self, ChatMessage, ChatPersona},
+    data::chats::{self, ChatMessage, ChatPersona, Source},
     llm::prompts::{self, PersonaText, Prompt},
     platform::db::{self, Conn},
 };
@@ -56,45 +59,46 @@ async fn reply(
     if let Some(existing) = chats::reply_to(&mut db, user_message_id).await? {
         return Ok(existing);
     }
-    let prompt = prompt(&mut db, job_id, user_id, chat_id, user_message_id).await?;
+    let turn = turn(&mut db, chat_id, user_message_id).await?;
     drop(db);
-    let text = stream_reply(ctx, &prompt, publisher).await?;
-    store(ctx, chat_id, user_message_id, &text).await
+    // Not before the job runs: a friendship ended (or a persona made private) after the message
+    // was accepted reads nothing of the owner's.
+    if !turn.persona.allowed {
+        return Err(JobError::Invalid("the chat's user may no longer talk to this persona".into()));
+    }
+    let text = persona_text(&turn.persona);
+    let memories = match text.temporary {
+        true => Memories { diaries: Vec::new(), sources: Vec::new() },
+        false => {
+            // A friend's chat sees only the owner's `friends` diaries, and the read is logged as theirs.
+            let friend = (!turn.persona.is_own_persona).then_some(user_id);
+            let by = ReadBy { job_id, kind: JobKind::ChatReply, friend };
+            retrieve::memories(ctx, turn.persona.owner_id, &turn.message, memories_wanted(&turn.persona), by).await?
+        }
+    };
+    let prompt = prompts::chat(&text, turn.history, &memories.diaries, &turn.message);
+    let reply = stream_reply(ctx, &prompt, publisher).await?;
+    store(ctx, chat_id, user_message_id, &reply, &memories.sources).await
 }
 
-/// The prompt: the persona, the chat's recent history, the owner's diaries as memories and the
-/// user's message.
-async fn prompt(
-    db: &mut Conn,
-    job_id: &str,
-    user_id: i64,
-    chat_id: i64,
-    user_message_id: i64,
-) -> Result<Prompt, JobError> {
+/// What the reply answers: the chat's persona, its recent history and the user's message.
+struct Turn {
+    persona: ChatPersona,
+    history: Vec<(bool, String)>,
+    message: String,
+}
+
+async fn turn(db: &mut Conn, chat_id: i64, user_message_id: i64) -> Result<Turn, JobError> {
     let persona = chats::persona(db, chat_id)
         .await?
         .ok_or_else(|| JobError::Invalid("the persona of this chat no longer exists".into()))?;
-    // Re-checked when the job runs: a friendship ended (or a persona made private) after the
-    // message was accepted reads nothing of the owner's.
-    if !persona.allowed {
-        return Err(JobError::Invalid("the chat's user may no longer talk to this persona".into()));
-    }
     let history = chats::history(db, chat_id, user_message_id)
         .await?
         .into_iter()
         .map(|line| (line.is_user, line.content))
         .collect();
     let message = chats::message_content(db, user_message_id).await?;
-    let text = persona_text(&persona);
-    let memories = if text.temporary {
-        Vec::new()
-    } else {
-        // A friend's chat sees only the owner's `friends` diaries, and the read is logged as theirs.
-        let friend = (!persona.is_own_persona).then_some(user_id);
-        let by = ReadBy { job_id, kind: JobKind::ChatReply, friend };
-        reads::latest(db, persona.owner_id, memories_wanted(&persona), None, by).await?
-    };
-    Ok(prompts::chat(&text, history, &memories, &message))
+    Ok(Turn { persona, history, message })
 }
 
 fn persona_text(persona: &ChatPersona) -> PersonaText {
@@ -109,9 +113,8 @@ fn persona_text(persona: &ChatPersona) -> PersonaText {
 }
 
 /// How many of the owner's diaries the persona remembers: as many as the owner's context level
-/// allows, capped at `standard` in friends' chats. (Recency stands in for similarity until
-/// embeddings exist.)
-fn memories_wanted(persona: &ChatPersona) -> i64 {
+/// allows, capped at `standard` in friends' chats.
+fn memories_wanted(persona: &ChatPersona) -> usize {
     let level = persona.rag_context_level.as_deref().unwrap_or("standard");
     match (level, persona.is_own_persona) {
         ("minimal", _) => 1,
@@ -142,10 +145,16 @@ async fn stream_reply(ctx: &Context, prompt: &Prompt, publisher: &mut Publisher)
 
 /// Stores `text` as the reply; if another run stored one first, that one.
 /// Retried on a transient failure: the streamed reply is not lost to a database blip.
-async fn store(ctx: &Context, chat_id: i64, user_message_id: i64, text: &str) -> Result<ChatMessage, JobError> {
+async fn store(
+    ctx: &Context,
+    chat_id: i64,
+    user_message_id: i64,
+    text: &str,
+    sources: &[Source],
+) -> Result<ChatMessage, JobError> {
     super::lifecycle::retrying(|| async {
         let mut db = ctx.db.writer().await?;
-        if let Some(stored) = chats::insert_reply(&mut db, chat_id, user_message_id, text).await? {
+        if let Some(stored) = chats::insert_reply(&mut db, chat_id, user_message_id, text, sources).await? {
             return Ok(stored);
         }
         chats::reply_to(&mut db, user_message_id).await?.ok_or(JobError::Db(db::Error::RowCount(0)))

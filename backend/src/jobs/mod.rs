@@ -16,6 +16,7 @@ pub mod persona;
 mod queue;
 mod reads;
 pub mod report;
+mod retrieve;
 mod schedule;
 pub mod status;
 pub mod stream;

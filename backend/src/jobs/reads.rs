@@ -8,7 +8,7 @@ use super::{JobKind, error::JobError};
 use crate::{
     data::{
         diaries::{self, Audience, DiaryText},
-        diary_access, personas,
+        diary_access, personas, retrieval,
     },
     llm::prompts,
     platform::db::Executor,
@@ -24,7 +24,7 @@ pub struct ReadBy<'a> {
 }
 
 impl ReadBy<'_> {
-    fn audience(&self) -> Audience {
+    pub fn audience(&self) -> Audience {
         if self.friend.is_some() { Audience::Friend } else { Audience::Owner }
     }
 }
@@ -46,6 +46,18 @@ pub async fn latest(
     Ok(read.into_iter().map(prompt_text).collect())
 }
 
+/// `owner_id`'s latest `limit` diaries this reader may see, as stored; the read is logged.
+pub async fn latest_texts(
+    db: &mut impl Executor,
+    owner_id: i64,
+    limit: i64,
+    by: ReadBy<'_>,
+) -> Result<Vec<DiaryText>, JobError> {
+    let read = personas::latest_diaries(db, owner_id, limit, by.audience()).await?;
+    log(db, owner_id, &read, by).await?;
+    Ok(read)
+}
+
 /// `owner_id`'s diary `diary_id` for its analysis; `None` once deleted or made `private`. The
 /// read is logged.
 pub async fn one(
@@ -57,6 +69,19 @@ pub async fn one(
     let Some(diary) = diaries::text(db, owner_id, diary_id).await? else { return Ok(None) };
     log(db, owner_id, std::slice::from_ref(&diary), by).await?;
     Ok(Some(diary))
+}
+
+/// `owner_id`'s diaries `ids` that this reader may see, in `ids` order (retrieval's choice);
+/// the read is logged.
+pub async fn chosen(
+    db: &mut impl Executor,
+    owner_id: i64,
+    ids: &[i64],
+    by: ReadBy<'_>,
+) -> Result<Vec<DiaryText>, JobError> {
+    let read = retrieval::texts(db, owner_id, by.audience(), ids).await?;
+    log(db, owner_id, &read, by).await?;
+    Ok(read)
 }
 
 async fn log(db: &mut impl Executor, owner_id: i64, read: &[DiaryText], by: ReadBy<'_>) -> Result<(), JobError> {

@@ -1,9 +1,10 @@
 //! The development double's `POST /v1/embeddings`: deterministic vectors that reflect what two
 //! texts share, so retrieval can be tested for meaning without a model. Each word (lower-cased,
 //! split at anything not alphanumeric; Hangul counts as alphanumeric) and each of its character
-//! bigrams and trigrams is hashed (FNV-1a) to one dimension and a sign; whole words weigh most.
-//! The sum is L2-normalised: texts that share words and word pieces (`산책` in `산책했다`) have
-//! a high cosine similarity, unrelated texts one near zero.
+//! bigrams and trigrams is a feature (whole words weigh most), projected onto every dimension
+//! with pseudo-random signs drawn from its hash (FNV-1a). The sum is L2-normalised: texts that
+//! share words and word pieces (`산책` in `산책했다`) have a high cosine similarity, unrelated
+//! texts one near zero.
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
@@ -12,10 +13,20 @@ use serde_json::{Value, json};
 /// The vector of `text` in `dim` dimensions (unit length; all zeros for a text with no words).
 pub fn embed(text: &str, dim: usize) -> Vec<f32> {
     let mut v = vec![0f32; dim.max(1)];
+    // Each feature adds its weight times a pseudo-random ±1 per dimension, drawn from its hash: a
+    // random projection, so vectors are dense like a model's and their signs behave like one's
+    // (the angle between two vectors shows in how many signs differ).
     let mut add = |feature: &str, weight: f32| {
-        let h = fnv1a(feature.as_bytes());
-        let i = (h % v.len() as u64) as usize;
-        v[i] += if (h >> 63) == 0 { weight } else { -weight };
+        let mut state = fnv1a(feature.as_bytes()) | 1;
+        for chunk in v.chunks_mut(64) {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for (i, x) in chunk.iter_mut().enumerate() {
+                *x += if (state >> i) & 1 == 1 { weight } else { -weight };
+            }
+        }
     };
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let word = word.to_lowercase();

@@ -9,7 +9,7 @@ pub const VERSION: &str = "2026-12-01.1";
 
 /// A diary's body in a prompt that carries several (persona, summaries, chat memories), in
 /// characters; longer ones are cut, and the cut says so.
-const DIARY_CHARS: usize = 2_000;
+pub const DIARY_CHARS: usize = 2_000;
 /// The one diary an analysis reads.
 const ANALYSED_DIARY_CHARS: usize = 8_000;
 /// One earlier chat turn.

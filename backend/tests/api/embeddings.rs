@@ -71,16 +71,8 @@ async fn an_embedding_outage_leaves_the_analysis_done_and_the_backfill_catches_u
     .await
     .unwrap();
     down(false).await.unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dearme"))
-        .args(["embeddings", "backfill"])
-        .envs(app.binary_env())
-        .envs([("LLM_PROVIDER", "dev"), ("EMBEDDING_MODEL", "dev-embedding"), ("EMBEDDING_DIM", "256")])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.trim(), "embedded 5 diaries with dev-embedding (256 dimensions)");
+    let line = app.backfill_embeddings().await;
+    assert_eq!(line, "embedded 5 diaries with dev-embedding (256 dimensions)");
     let (embedded, private): (i64, i64) = {
         let row = db
             .query_one(

@@ -212,6 +212,21 @@ impl TestApp {
         ]
     }
 
+    /// Runs `dearme embeddings backfill` against this app (the tests' embedding model and
+    /// dimension); its one line of output.
+    pub async fn backfill_embeddings(&self) -> String {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dearme"))
+            .args(["embeddings", "backfill"])
+            .envs(self.binary_env())
+            .envs([("LLM_PROVIDER", "dev"), ("EMBEDDING_MODEL", "dev-embedding"), ("EMBEDDING_DIM", "256")])
+            .output()
+            .await
+            .expect("the dearme binary");
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    }
+
     /// The id of the user `token` belongs to, as `GET /users/me` answers it.
     pub async fn user_id(&self, token: &str) -> i64 {
         json_of(self.get("/api/v1/users/me", Some(token)).await, StatusCode::OK).await["id"]

@@ -115,9 +115,9 @@ async fn the_openapi_document_covers_every_endpoint_and_each_is_routed() {
             operations.push((method.to_uppercase(), path.clone()));
         }
     }
-    // The contract's 68 endpoints plus the added logout, job status, stream resume and diary
-    // access log.
-    assert_eq!(operations.len(), 72, "{operations:?}");
+    // The contract's 68 endpoints plus the added logout, job status, stream resume, diary
+    // access log, diary search and a reply's sources.
+    assert_eq!(operations.len(), 74, "{operations:?}");
     for (method, path) in operations {
         let concrete = path
             .replace("{diary_id}", "1")

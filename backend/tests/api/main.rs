@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod http;
+mod memory;
 mod mental;
 mod notifications;
 mod personas;
