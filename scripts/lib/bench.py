@@ -300,6 +300,8 @@ def main():
     ratios = hit_ratios()
     log("cache hit ratios over the cached scenarios (warm-up included):", ratios)
     bench_search.measure(sys.modules[__name__], base, decade, rows, api)
+    bench_search.embed_all(sys.modules[__name__])
+    bench_search.measure_retrieval(sys.modules[__name__], rows)
     api.stop()
     api = start_api(CACHE_ENABLED="false")
     scenario("GET /diaries/stats (cache off)", f"{base}/diaries/stats", lua("stats_off", GET_BODY % {"path": "/api/v1/diaries/stats"}), "pgbench")

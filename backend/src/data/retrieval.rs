@@ -29,16 +29,21 @@ pub async fn nearest_by_bits(
     limit: i64,
 ) -> db::Result<Vec<Candidate>> {
     let dim = i32::try_from(dim).unwrap_or(i32::MAX);
-    let visible = audience.visible();
+    // Ranked on the narrow columns alone; only the winners' vectors are read (they are TOASTed).
+    // A private diary has no embedding, so the owner's own reads need no look at `diaries`.
+    let friends_only = audience == Audience::Friend;
     db.fetch_all(
-        "select e.diary_id, e.vector from diary_embeddings e join diaries d on d.id = e.diary_id \
-         where e.user_id = $1 and e.model = $2 and e.dim = $3 and d.visibility = any($4) \
-         order by bit_count(e.bits # $5::text::varbit), e.diary_id desc limit $6",
+        "with c as ( \
+             select e.diary_id from diary_embeddings e \
+             where e.user_id = $1 and e.model = $2 and e.dim = $3 \
+               and (not $4 or exists (select 1 from diaries d where d.id = e.diary_id and d.visibility = 'friends')) \
+             order by bit_count(e.bits # $5::text::varbit), e.diary_id desc limit $6) \
+         select e.diary_id, e.vector from c join diary_embeddings e on e.diary_id = c.diary_id",
         &[
             (&owner_id, Type::INT8),
             (&model, Type::TEXT),
             (&dim, Type::INT4),
-            (&visible, Type::TEXT_ARRAY),
+            (&friends_only, Type::BOOL),
             (&bits, Type::TEXT),
             (&limit, Type::INT8),
         ],
