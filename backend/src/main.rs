@@ -17,8 +17,8 @@ const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm|us
   dev-llm       run the OpenAI-compatible development LLM server (DEV_LLM_ADDR, default 127.0.0.1:8090)
   users         operator commands on accounts: `users verify EMAIL`, `users create EMAIL USERNAME`
                 (`dearme users` alone explains them)
-  embeddings    `embeddings backfill`: embed every diary without an embedding by EMBEDDING_MODEL
-                (the worker also does it in the background, at start and every 10 minutes)";
+  embeddings    `embeddings backfill [--user ID]`: embed every diary (or one user's) without an
+                embedding by EMBEDDING_MODEL (the worker also does it in the background)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -28,7 +28,14 @@ async fn main() -> anyhow::Result<()> {
         "dev-llm" => dev_llm().await,
         "check-config" => check_config(),
         "users" => users(&args[2..]).await,
-        "embeddings" if args.get(2).is_some_and(|a| a == "backfill") && args.len() == 3 => backfill().await,
+        "embeddings" if args.get(2).is_some_and(|a| a == "backfill") => match &args[3..] {
+            [] => backfill(None).await,
+            [flag, id] if flag == "--user" && id.parse::<i64>().is_ok() => backfill(id.parse().ok()).await,
+            _ => {
+                eprintln!("{USAGE}");
+                std::process::exit(2);
+            }
+        },
         "serve" | "worker" | "migrate" => {
             let settings = settings();
             dearme::platform::telemetry::init(settings.log_json);
@@ -75,10 +82,10 @@ async fn users(args: &[String]) -> anyhow::Result<()> {
 
 /// Embeds what the current model has not: one line with the count, or the error and exit 1.
 #[allow(clippy::print_stdout, reason = "the command's one line of output")]
-async fn backfill() -> anyhow::Result<()> {
+async fn backfill(user_id: Option<i64>) -> anyhow::Result<()> {
     let settings = settings();
     let (ctx, _monitor) = dearme::jobs::worker::Context::build(&settings).await?;
-    match dearme::jobs::embed::backfill(&ctx, std::time::Duration::ZERO).await {
+    match dearme::jobs::embed::backfill(&ctx, user_id, std::time::Duration::ZERO).await {
         Ok(n) => {
             println!(
                 "embedded {n} diaries with {} ({} dimensions)",

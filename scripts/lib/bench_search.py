@@ -74,8 +74,9 @@ LEXICAL_SQL = """select id from (select d.id, d.diary_date, (select count(*) fro
 
 
 def embed_all(b):
-    """Embeds every diary at 768 dimensions with the dev-llm (which bench.py runs on LLM_PORT)."""
-    out = subprocess.run([b.BIN, "embeddings", "backfill"], env=b.env(LLM_PROVIDER="dev", EMBEDDING_MODEL="dev-embedding", EMBEDDING_DIM="768"),
+    """Embeds the ten-year user's diaries at 768 dimensions with the dev-llm (on LLM_PORT)."""
+    uid = b.psql("select id from users where username = 'decade'")
+    out = subprocess.run([b.BIN, "embeddings", "backfill", "--user", uid], env=b.env(LLM_PROVIDER="dev", EMBEDDING_MODEL="dev-embedding", EMBEDDING_DIM="768"),
                          capture_output=True, text=True, check=True).stdout.strip()
     b.log(out)
 

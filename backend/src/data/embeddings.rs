@@ -99,13 +99,20 @@ crate::from_row!(Pending { id, user_id, title, content });
 /// Up to `limit` diaries (not private) with no embedding by `model` in `dim` dimensions, oldest
 /// first: what a backfill or a model change leaves to do. (An edited diary is re-embedded by
 /// its analysis job, so the text hash need not be compared here.)
-pub async fn missing(db: &mut impl Executor, model: &str, dim: usize, limit: i64) -> db::Result<Vec<Pending>> {
+/// Only `user_id`'s diaries, if given.
+pub async fn missing(
+    db: &mut impl Executor,
+    (model, dim): (&str, usize),
+    user_id: Option<i64>,
+    limit: i64,
+) -> db::Result<Vec<Pending>> {
     let dim = i32::try_from(dim).unwrap_or(i32::MAX);
     db.fetch_all(
         "select d.id, d.user_id, d.title::text as title, d.content from diaries d \
          left join diary_embeddings e on e.diary_id = d.id and e.model = $1 and e.dim = $2 \
-         where e.diary_id is null and d.visibility <> 'private' order by d.id limit $3",
-        &[(&model, Type::TEXT), (&dim, Type::INT4), (&limit, Type::INT8)],
+         where e.diary_id is null and d.visibility <> 'private' and ($4::int8 is null or d.user_id = $4) \
+         order by d.id limit $3",
+        &[(&model, Type::TEXT), (&dim, Type::INT4), (&limit, Type::INT8), (&user_id, Type::INT8)],
     )
     .await
 }

@@ -51,14 +51,15 @@ pub async fn forget(ctx: &Context, diary_id: i64) -> Result<(), JobError> {
     Ok(())
 }
 
-/// Embeds every diary without an embedding by the current model, `BATCH` at a time; returns how
-/// many it stored. Each read is in its owner's access log (job `backfill`, kind `embedding`).
-pub async fn backfill(ctx: &Context, pause: Duration) -> Result<u64, JobError> {
+/// Embeds every diary (only `user_id`'s, if given) without an embedding by the current model,
+/// `BATCH` at a time; returns how many it stored. Each read is in its owner's access log (job
+/// `backfill`, kind `embedding`).
+pub async fn backfill(ctx: &Context, user_id: Option<i64>, pause: Duration) -> Result<u64, JobError> {
     let (model, dim) = (ctx.llm.embedding_model(), ctx.llm.embedding_dim());
     let mut stored = 0;
     loop {
         let mut db = ctx.db.writer().await?;
-        let pending = embeddings::missing(&mut db, model, dim, BATCH).await?;
+        let pending = embeddings::missing(&mut db, (model, dim), user_id, BATCH).await?;
         if pending.is_empty() {
             return Ok(stored);
         }
@@ -84,7 +85,7 @@ pub async fn backfill(ctx: &Context, pause: Duration) -> Result<u64, JobError> {
 /// while embeddings were down), then every `every`; failures wait for the next round.
 pub async fn backfill_forever(ctx: std::sync::Arc<Context>, every: Duration) {
     loop {
-        match backfill(&ctx, Duration::from_millis(200)).await {
+        match backfill(&ctx, None, Duration::from_millis(200)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(embedded = n, "embedding backfill stored diaries"),
             Err(err) => tracing::warn!(error = %err, "embedding backfill failed; retrying later"),

@@ -71,7 +71,9 @@ async fn an_embedding_outage_leaves_the_analysis_done_and_the_backfill_catches_u
     .await
     .unwrap();
     down(false).await.unwrap();
-    let line = app.backfill_embeddings().await;
+    let nobody = app.backfill_embeddings(&["--user", &(me + 1000).to_string()]).await;
+    assert_eq!(nobody, "embedded 0 diaries with dev-embedding (256 dimensions)", "--user keeps to that user");
+    let line = app.backfill_embeddings(&["--user", &me.to_string()]).await;
     assert_eq!(line, "embedded 5 diaries with dev-embedding (256 dimensions)");
     let (embedded, private): (i64, i64) = {
         let row = db

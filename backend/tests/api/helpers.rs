@@ -212,11 +212,12 @@ impl TestApp {
         ]
     }
 
-    /// Runs `dearme embeddings backfill` against this app (the tests' embedding model and
+    /// Runs `dearme embeddings backfill ARGS` against this app (the tests' embedding model and
     /// dimension); its one line of output.
-    pub async fn backfill_embeddings(&self) -> String {
+    pub async fn backfill_embeddings(&self, args: &[&str]) -> String {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dearme"))
             .args(["embeddings", "backfill"])
+            .args(args)
             .envs(self.binary_env())
             .envs([("LLM_PROVIDER", "dev"), ("EMBEDDING_MODEL", "dev-embedding"), ("EMBEDDING_DIM", "256")])
             .output()

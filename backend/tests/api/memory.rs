@@ -32,7 +32,7 @@ async fn ten_months_of_diaries(app: &TestApp) -> (String, i64, i64) {
         .await
         .unwrap()
         .get(0);
-    app.backfill_embeddings().await;
+    app.backfill_embeddings(&[]).await;
     let persona: i64 = db.query_one("select id from personas where user_id = $1", &[&me]).await.unwrap().get(0);
     let chat = app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await;
     let chat = json_of(chat, StatusCode::CREATED).await["id"].as_i64().unwrap();
