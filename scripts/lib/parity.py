@@ -49,6 +49,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the tree for the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compose_env  # noqa: E402
+import procs as processes  # noqa: E402
 
 REPO = compose_env.REPO
 # Started in this order; `migrate` runs to completion first.
@@ -251,18 +252,11 @@ class Mapper:
 # Processes
 
 
-class Processes:
-    def __init__(self, binary, logdir):
-        self.binary, self.logdir, self.running = binary, logdir, {}
-
-    def env(self, env):
-        return {**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+class Processes(processes.Processes):
+    """The app's processes, with nothing of this shell's environment but PATH."""
 
     def start(self, name, args, env):
-        out = open(os.path.join(self.logdir, f"{name}.log"), "w")
-        self.running[name] = subprocess.Popen([self.binary, *args], env=self.env(env), cwd=self.logdir,
-                                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        out.close()
+        super().start(name, args, {**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
 
     def run(self, name, args, env, timeout=60):
         """Runs to completion; its exit status."""
@@ -276,27 +270,6 @@ class Processes:
         for name, proc in self.running.items():
             if proc.poll() is not None and name in HEALTH:
                 raise Failed(f"{name} exited with status {proc.returncode}")
-
-    def tails(self, lines=15):
-        for name in self.running:
-            path = os.path.join(self.logdir, f"{name}.log")
-            with open(path, errors="replace") as f:
-                tail = f.read().splitlines()[-lines:]
-            print(f"--- last lines of {name}.log:", file=sys.stderr)
-            for line in tail:
-                print(f"  {line}", file=sys.stderr)
-
-    def stop(self):
-        live = [p for p in self.running.values() if p.poll() is None]
-        for proc in live:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for proc in live:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def http_get_ok(url):

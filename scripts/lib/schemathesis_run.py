@@ -65,6 +65,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import schemathesis_failures  # noqa: E402
 import schemathesis_seed  # noqa: E402
+import procs as processes  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PIN = "4.32.5"
@@ -133,16 +134,15 @@ def ensure_schemathesis():
     return exe
 
 
-class Processes:
-    """The app processes, each logging to a file of its own in `logdir`."""
+class Processes(processes.Processes):
+    """The app processes, all with one environment."""
 
     def __init__(self, binary, logdir, env):
-        self.binary, self.logdir, self.env, self.running = binary, logdir, env, {}
+        super().__init__(binary, logdir)
+        self.env = env
 
     def start(self, name, args):
-        with open(os.path.join(self.logdir, f"{name}.log"), "w") as out:
-            self.running[name] = subprocess.Popen([self.binary, *args], env=self.env, cwd=self.logdir,
-                                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        super().start(name, args, self.env)
 
     def wait_healthy(self, name, addr):
         url = f"http://{addr}{HEALTH[name]}"
@@ -158,26 +158,6 @@ class Processes:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{name} not healthy at {url} after {STARTUP_SECS}s")
-
-    def tails(self, lines=20):
-        for name in self.running:
-            with open(os.path.join(self.logdir, f"{name}.log"), errors="replace") as f:
-                tail = f.read().splitlines()[-lines:]
-            print(f"--- last lines of {name}.log:", file=sys.stderr)
-            for line in tail:
-                print(f"  {line}", file=sys.stderr)
-
-    def stop(self):
-        live = [p for p in self.running.values() if p.poll() is None]
-        for proc in live:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for proc in live:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def start_api(procs, addrs):
@@ -353,7 +333,7 @@ def main(argv):
         procs.stop()
     elapsed = time.monotonic() - started
     if not passed:
-        procs.tails()
+        procs.tails(20)
         log(f"FAIL after {elapsed:.0f}s; schemathesis' output, reports and the processes' logs are kept in {workdir}")
         return 1
     shutil.rmtree(workdir, ignore_errors=True)

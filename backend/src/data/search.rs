@@ -30,12 +30,14 @@ impl FromRow for Counted {
     }
 }
 
-/// How results are ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How results are ordered (`order=recent|relevance`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Order {
     /// Newest diary date first.
+    #[default]
     Recent,
-    /// Highest score first, then newest.
+    /// Most occurrences first (a title hit counts three times), then newest.
     Relevance,
 }
 

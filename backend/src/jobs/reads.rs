@@ -38,12 +38,7 @@ pub async fn latest(
     since: Option<NaiveDate>,
     by: ReadBy<'_>,
 ) -> Result<Vec<prompts::DiaryText>, JobError> {
-    let mut read = personas::latest_diaries(db, owner_id, limit, by.audience()).await?;
-    if let Some(since) = since {
-        read.retain(|d| d.diary_date >= since);
-    }
-    log(db, owner_id, &read, by).await?;
-    Ok(read.into_iter().map(prompt_text).collect())
+    Ok(latest_since(db, owner_id, limit, since, by).await?.into_iter().map(prompt_text).collect())
 }
 
 /// `owner_id`'s latest `limit` diaries this reader may see, as stored; the read is logged.
@@ -53,7 +48,20 @@ pub async fn latest_texts(
     limit: i64,
     by: ReadBy<'_>,
 ) -> Result<Vec<DiaryText>, JobError> {
-    let read = personas::latest_diaries(db, owner_id, limit, by.audience()).await?;
+    latest_since(db, owner_id, limit, None, by).await
+}
+
+async fn latest_since(
+    db: &mut impl Executor,
+    owner_id: i64,
+    limit: i64,
+    since: Option<NaiveDate>,
+    by: ReadBy<'_>,
+) -> Result<Vec<DiaryText>, JobError> {
+    let mut read = personas::latest_diaries(db, owner_id, limit, by.audience()).await?;
+    if let Some(since) = since {
+        read.retain(|d| d.diary_date >= since);
+    }
     log(db, owner_id, &read, by).await?;
     Ok(read)
 }

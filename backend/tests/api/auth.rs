@@ -361,10 +361,9 @@ async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     (port, rx)
 }
 
-#[tokio::test]
-async fn with_smtp_configured_the_verification_link_is_mailed() {
-    let (port, mut inbox) = smtp_sink().await;
-    let app = TestApp::builder()
+/// An app mailing through the SMTP server on `port`, with `tls`.
+async fn with_smtp(port: u16, tls: dearme::platform::settings::SmtpTls) -> TestApp {
+    TestApp::builder()
         .settings(move |s| {
             s.smtp = Some(dearme::platform::settings::SmtpSettings {
                 host: "127.0.0.1".into(),
@@ -372,12 +371,18 @@ async fn with_smtp_configured_the_verification_link_is_mailed() {
                 username: None,
                 password: None,
                 from: "DearMe <no-reply@dearme.test>".into(),
-                // The sink speaks plain SMTP only.
-                tls: dearme::platform::settings::SmtpTls::None,
+                tls,
             });
         })
         .spawn()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn with_smtp_configured_the_verification_link_is_mailed() {
+    let (port, mut inbox) = smtp_sink().await;
+    // The sink speaks plain SMTP only.
+    let app = with_smtp(port, dearme::platform::settings::SmtpTls::None).await;
     json_of(app.post("/api/v1/auth/register", None, register_body("minji")).await, StatusCode::CREATED).await;
     let message =
         tokio::time::timeout(std::time::Duration::from_secs(10), inbox.recv()).await.expect("a mail arrives").unwrap();
@@ -403,19 +408,7 @@ async fn with_smtp_configured_the_verification_link_is_mailed() {
 #[tokio::test]
 async fn a_relay_without_starttls_gets_no_mail_unless_plain_text_is_asked_for() {
     let (port, mut inbox) = smtp_sink().await;
-    let app = TestApp::builder()
-        .settings(move |s| {
-            s.smtp = Some(dearme::platform::settings::SmtpSettings {
-                host: "127.0.0.1".into(),
-                port,
-                username: None,
-                password: None,
-                from: "DearMe <no-reply@dearme.test>".into(),
-                tls: dearme::platform::settings::SmtpTls::Required,
-            });
-        })
-        .spawn()
-        .await;
+    let app = with_smtp(port, dearme::platform::settings::SmtpTls::Required).await;
     // Registration still succeeds; the link (a token) is not sent in the clear.
     json_of(app.post("/api/v1/auth/register", None, register_body("minji")).await, StatusCode::CREATED).await;
     let nothing = tokio::time::timeout(std::time::Duration::from_secs(2), inbox.recv()).await;

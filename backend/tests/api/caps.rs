@@ -12,25 +12,12 @@ async fn a_user_holds_at_most_five_streams_over_one_shared_redis_connection() {
     // No worker: the replies never come, so each stream stays open until its idle timeout.
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let me = app.user_id(&token).await;
-    let persona: i64 = app
-        .sql()
-        .await
-        .query_one(
-            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
-            &[&me],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let chat =
-        json_of(app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await, StatusCode::CREATED)
-            .await;
-    let path = format!("/api/v1/chats/{}/messages/stream", chat["id"]);
+    let chat = app.own_chat(&token).await;
+    let path = format!("/api/v1/chats/{chat}/messages/stream");
     let first = app.post(&path, Some(&token), json!({ "content": "안녕" })).await;
     assert_eq!(first.status(), StatusCode::OK);
     let message_id: i64 = app.sql().await.query_one("select id from chat_messages", &[]).await.unwrap().get(0);
-    let resume = format!("/api/v1/chats/{}/messages/{message_id}/stream", chat["id"]);
+    let resume = format!("/api/v1/chats/{chat}/messages/{message_id}/stream");
     let mut open = vec![first];
     for _ in 0..4 {
         let res = app.get(&resume, Some(&token)).await;
@@ -65,24 +52,10 @@ async fn a_flood_of_background_work_does_not_delay_another_users_chat_reply() {
         }
     }
     let chatter = app.user("minji").await;
-    let me = app.user_id(&chatter).await;
-    let persona: i64 = app
-        .sql()
-        .await
-        .query_one(
-            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
-            &[&me],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let chat =
-        json_of(app.post("/api/v1/chats", Some(&chatter), json!({ "persona_id": persona })).await, StatusCode::CREATED)
-            .await;
+    let chat = app.own_chat(&chatter).await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let started = std::time::Instant::now();
-    let res =
-        app.post(&format!("/api/v1/chats/{}/messages", chat["id"]), Some(&chatter), json!({ "content": "안녕" })).await;
+    let res = app.post(&format!("/api/v1/chats/{chat}/messages"), Some(&chatter), json!({ "content": "안녕" })).await;
     json_of(res, StatusCode::OK).await;
     let waited = started.elapsed();
     let unfinished: i64 = app
@@ -122,21 +95,8 @@ async fn past_the_monthly_budget_requests_get_429_and_the_worker_calls_no_model(
     // A free plan of 1 token: the first reply (let through at zero) spends it.
     let app = TestApp::builder().worker().settings(|s| s.budgets.free_tokens = 1).spawn().await;
     let token = app.user("minji").await;
-    let me = app.user_id(&token).await;
-    let persona: i64 = app
-        .sql()
-        .await
-        .query_one(
-            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
-            &[&me],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let chat =
-        json_of(app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await, StatusCode::CREATED)
-            .await;
-    let path = format!("/api/v1/chats/{}/messages", chat["id"]);
+    let chat = app.own_chat(&token).await;
+    let path = format!("/api/v1/chats/{chat}/messages");
     json_of(app.post(&path, Some(&token), json!({ "content": "안녕" })).await, StatusCode::OK).await;
     app.wait_for_jobs().await;
 

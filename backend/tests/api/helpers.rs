@@ -212,6 +212,20 @@ impl TestApp {
         ]
     }
 
+    /// Gives `token`'s user a persona, written straight to the database (no LLM); its id.
+    pub async fn persona(&self, token: &str) -> i64 {
+        let me = self.user_id(token).await;
+        let sql = "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id";
+        self.sql().await.query_one(sql, &[&me]).await.unwrap().get(0)
+    }
+
+    /// `token`'s user's chat with their own new persona (`persona`); its id.
+    pub async fn own_chat(&self, token: &str) -> i64 {
+        let persona = self.persona(token).await;
+        let chat = self.post("/api/v1/chats", Some(token), json!({ "persona_id": persona })).await;
+        json_of(chat, StatusCode::CREATED).await["id"].as_i64().unwrap()
+    }
+
     /// Runs `dearme embeddings backfill ARGS` against this app (the tests' embedding model and
     /// dimension); its one line of output.
     pub async fn backfill_embeddings(&self, args: &[&str]) -> String {

@@ -121,26 +121,13 @@ async fn stored_text_has_limits_and_the_document_states_them() {
 async fn chat_messages_are_capped_and_a_chat_read_returns_the_latest() {
     let app = TestApp::spawn().await;
     let token = app.user("minji").await;
-    let me = app.user_id(&token).await;
-    let db = app.sql().await;
-    let persona: i64 = db
-        .query_one(
-            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
-            &[&me],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let chat =
-        json_of(app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await, StatusCode::CREATED)
-            .await;
-    let chat_id = chat["id"].as_i64().unwrap();
+    let chat_id = app.own_chat(&token).await;
     let res = app
         .post(&format!("/api/v1/chats/{chat_id}/messages"), Some(&token), json!({ "content": "가".repeat(4_001) }))
         .await;
     let body = json_of(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["detail"][0]["ctx"]["max_length"], 4_000);
-    db.execute(
+    app.sql().await.execute(
         "insert into chat_messages (chat_id, content, is_user) select $1, 'm' || n, true from generate_series(1, 205) n",
         &[&chat_id],
     )

@@ -12,9 +12,6 @@ async fn ten_months_of_diaries(app: &TestApp) -> (String, i64, i64) {
     let token = app.user("minji").await;
     let me = app.user_id(&token).await;
     let db = app.sql().await;
-    db.execute("insert into personas (user_id, name, personality) values ($1, '하루', '다정함')", &[&me])
-        .await
-        .unwrap();
     db.execute(
         "insert into diaries (user_id, title, content, diary_date) \
          select $1, '평범한 하루 ' || g, '회사에 가서 일을 하고 저녁을 먹었다. 퇴근길에 장을 봤다.', current_date - g \
@@ -33,9 +30,7 @@ async fn ten_months_of_diaries(app: &TestApp) -> (String, i64, i64) {
         .unwrap()
         .get(0);
     app.backfill_embeddings(&[]).await;
-    let persona: i64 = db.query_one("select id from personas where user_id = $1", &[&me]).await.unwrap().get(0);
-    let chat = app.post("/api/v1/chats", Some(&token), json!({ "persona_id": persona })).await;
-    let chat = json_of(chat, StatusCode::CREATED).await["id"].as_i64().unwrap();
+    let chat = app.own_chat(&token).await;
     (token, chat, spring)
 }
 

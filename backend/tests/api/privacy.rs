@@ -16,15 +16,8 @@ async fn friend_chat(app: &TestApp) -> (String, String, i64) {
     let owner = app.user("owner").await;
     let friend = app.user("friend").await;
     let (owner_id, friend_id) = (app.user_id(&owner).await, app.user_id(&friend).await);
+    let persona_id = app.persona(&owner).await;
     let db = app.sql().await;
-    let persona_id: i64 = db
-        .query_one(
-            "insert into personas (user_id, name, personality) values ($1, '하루', '다정함') returning id",
-            &[&owner_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
     db.execute(
         "insert into friendships (requester_id, addressee_id, status) values ($1, $2, 'accepted')",
         &[&owner_id, &friend_id],

@@ -33,16 +33,6 @@ pub const MIN_TERM: usize = 2;
 const SNIPPET_BEFORE: usize = 30;
 const SNIPPET_LEN: usize = 120;
 
-#[derive(Deserialize, Clone, Copy, ToSchema, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchOrder {
-    /// Newest diary date first.
-    #[default]
-    Recent,
-    /// Most occurrences first (a title hit counts three times), then newest.
-    Relevance,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
@@ -58,7 +48,7 @@ pub struct SearchQuery {
     pub per_page: i64,
     #[serde(default)]
     #[param(inline)]
-    pub order: SearchOrder,
+    pub order: Order,
 }
 
 impl SearchQuery {
@@ -137,14 +127,10 @@ pub async fn search_diaries(
     QueryParams(q): QueryParams<SearchQuery>,
 ) -> ApiResult<Json<SearchPage>> {
     let (terms, fold_case) = q.terms();
-    let order = match q.order {
-        SearchOrder::Recent => Order::Recent,
-        SearchOrder::Relevance => Order::Relevance,
-    };
     let mut db = state.db.reader(auth.min_lsn).await?;
     let found = Terms { terms: &terms, fold_case };
     let offset = (q.page - 1).saturating_mul(q.per_page);
-    let (rows, total) = search::search(&mut db, auth.id(), &found, order, q.per_page, offset).await?;
+    let (rows, total) = search::search(&mut db, auth.id(), &found, q.order, q.per_page, offset).await?;
     let items = rows.into_iter().map(|row| hit(row, &terms, fold_case)).collect();
     Ok(Json(SearchPage { items, total, page: q.page, per_page: q.per_page }))
 }
@@ -227,7 +213,7 @@ mod tests {
     use super::*;
 
     fn terms(q: &str) -> (Vec<String>, bool) {
-        SearchQuery { q: q.into(), page: 1, per_page: 10, order: SearchOrder::Recent }.terms()
+        SearchQuery { q: q.into(), page: 1, per_page: 10, order: Order::Recent }.terms()
     }
 
     #[test]

@@ -30,7 +30,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
-        let value = if bytes.is_empty() {
+        let mut value = if bytes.is_empty() {
             json!({})
         } else {
             serde_json::from_slice::<Value>(&bytes).map_err(|e| {
@@ -54,7 +54,7 @@ where
                 value,
             )]));
         }
-        let value = integral_floats_as_integers(value);
+        integral_floats_as_integers(&mut value);
         let parsed: T = deserialize("body", &value, serde_path_to_error::deserialize(&value))?;
         check("body", &parsed)?;
         Ok(Self(parsed))
@@ -63,17 +63,17 @@ where
 
 /// Whole-number floats (`140.0`) as integers, as pydantic's lax mode and JSON Schema read them:
 /// an integer field accepts them, a fractional one (`140.5`) stays a float and is refused.
-fn integral_floats_as_integers(value: Value) -> Value {
+/// In place: a body without such floats is only walked.
+fn integral_floats_as_integers(value: &mut Value) {
     match value {
-        Value::Number(n) if n.is_f64() => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
-            _ => Value::Number(n),
-        },
-        Value::Array(items) => Value::Array(items.into_iter().map(integral_floats_as_integers).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, integral_floats_as_integers(v))).collect())
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *value = Value::from(f as i64);
+            }
         }
-        other => other,
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 
