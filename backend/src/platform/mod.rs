@@ -2,6 +2,7 @@
 //! extractors and middleware, the error type, metrics, telemetry, mail, time). It imports no
 //! resource, no job and no handler.
 
+pub mod activity;
 pub mod cache;
 pub mod core;
 pub mod db;

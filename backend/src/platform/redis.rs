@@ -194,6 +194,21 @@ impl Redis {
         .is_some()
     }
 
+    /// Adds `member` to the HyperLogLog `key` (a distinct count), which expires `ttl` later.
+    pub async fn pfadd_ex(&self, key: &str, member: &str, ttl: Duration) -> bool {
+        let secs = ttl.as_secs().max(1) as i64;
+        self.run("pfadd", |mut c| async move {
+            redis::pipe().pfadd(key, member).ignore().expire(key, secs).ignore().query_async::<()>(&mut c).await
+        })
+        .await
+        .is_some()
+    }
+
+    /// The distinct count of the HyperLogLog `key` (0 when there is none).
+    pub async fn pfcount(&self, key: &str) -> Option<u64> {
+        self.run("pfcount", |mut c| async move { c.pfcount::<_, u64>(key).await }).await
+    }
+
     pub async fn del(&self, keys: &[String]) -> bool {
         if keys.is_empty() {
             return true;
