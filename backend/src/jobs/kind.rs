@@ -37,6 +37,20 @@ impl JobKind {
         }
     }
 
+    /// The kind of a queued job from its JSON `type` (see [`AiJob`](super::AiJob)).
+    pub fn from_variant(variant: &str) -> Option<Self> {
+        Some(match variant {
+            "persona" => Self::Persona,
+            "chat_reply" => Self::ChatReply,
+            "analyze_diary" => Self::DiaryAnalysis,
+            "report" => Self::MentalReport,
+            "weekly_summary" => Self::WeeklySummary,
+            "prompt_suggestions" => Self::PromptSuggestions,
+            "schedule_reports" => Self::ScheduleReports,
+            _ => return None,
+        })
+    }
+
     /// Every kind's name (what the metrics register at zero).
     pub fn names() -> [&'static str; 7] {
         Self::ALL.map(Self::as_str)

@@ -142,24 +142,34 @@ impl Batch {
     }
 }
 
-/// The queue's gauges: tasks waiting, tasks dead (failed with no attempt left) and the users
-/// who signed in today.
+/// One job kind's gauges: tasks waiting (queued, or failed with an attempt left), the age of
+/// the oldest one that is due, and tasks dead (failed with no attempt left, or killed: apalis
+/// never runs either again).
 pub struct Depth {
+    /// The `type` of the queued [`AiJob`](super::AiJob)'s JSON.
+    pub variant: String,
     pub waiting: i64,
+    pub oldest_seconds: f64,
     pub dead: i64,
-    pub active_users: i64,
 }
 
-crate::from_row!(Depth { waiting, dead, active_users });
+crate::from_row!(Depth { variant, waiting, oldest_seconds, dead });
 
-/// The queue's current [`Depth`].
+/// The queue's current [`Depth`] per job variant (variants with nothing waiting or dead are
+/// left out). Done tasks are not read.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn depth(db: &mut impl Executor) -> db::Result<Depth> {
-    db.fetch_one(
-        "select count(*) filter (where status in ('Pending', 'Queued')) as waiting, \
-                count(*) filter (where status in ('Failed', 'Killed') and attempts >= max_attempts) as dead, \
-                (select count(distinct user_id) from sessions where created_at >= current_date) as active_users \
-         from apalis.jobs where job_type = any($1)",
+pub async fn depth(db: &mut impl Executor) -> db::Result<Vec<Depth>> {
+    db.fetch_all(
+        "select coalesce(convert_from(job, 'UTF8')::jsonb ->> 'type', '') as variant, \
+                count(*) filter (where not dead) as waiting, \
+                coalesce(extract(epoch from now() - min(run_at) filter (where not dead and run_at <= now())), 0)::float8 \
+                    as oldest_seconds, \
+                count(*) filter (where dead) as dead \
+         from (select job, run_at, \
+                      status = 'Killed' or (status = 'Failed' and attempts >= max_attempts) as dead \
+               from apalis.jobs \
+               where job_type = any($1) and status in ('Pending', 'Queued', 'Failed', 'Killed')) t \
+         group by 1",
         &[(&QUEUES.as_slice(), Type::TEXT_ARRAY)],
     )
     .await

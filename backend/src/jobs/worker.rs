@@ -8,7 +8,7 @@
 //! mid-job stops heart-beating; another worker re-enqueues the job. SIGTERM stops taking jobs and
 //! waits (bounded) for running ones.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use apalis::prelude::*;
@@ -190,16 +190,31 @@ async fn reaper(ctx: Arc<Context>) {
     }
 }
 
-/// Queue depth, dead jobs and daily actives, refreshed every few seconds.
+/// Queue depth, the oldest waiting job's age and dead jobs per kind, and daily actives,
+/// refreshed every few seconds. Every kind is set each round (0 when it has nothing queued).
 async fn queue_gauges(ctx: Arc<Context>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tick.tick().await;
+        if let Some(active) = crate::platform::activity::count_today(&ctx.redis).await {
+            ::metrics::gauge!("users_active_today").set(active as f64);
+        }
         let Ok(mut db) = ctx.db.writer().await else { continue };
-        if let Ok(depth) = queue::depth(&mut db).await {
-            ::metrics::gauge!("jobs_queue_depth", "job" => "ai").set(depth.waiting as f64);
-            ::metrics::gauge!("jobs_dead", "job" => "ai").set(depth.dead as f64);
-            ::metrics::gauge!("users_active_today").set(depth.active_users as f64);
+        let Ok(rows) = queue::depth(&mut db).await else { continue };
+        drop(db);
+        let mut gauges: HashMap<JobKind, (f64, f64, f64)> =
+            JobKind::ALL.into_iter().map(|kind| (kind, (0.0, 0.0, 0.0))).collect();
+        for row in rows {
+            let Some(kind) = JobKind::from_variant(&row.variant) else { continue };
+            let entry = gauges.entry(kind).or_default();
+            entry.0 += row.waiting as f64;
+            entry.1 = entry.1.max(row.oldest_seconds);
+            entry.2 += row.dead as f64;
+        }
+        for (kind, (waiting, oldest, dead)) in gauges {
+            ::metrics::gauge!("jobs_queue_depth", "job" => kind.as_str()).set(waiting);
+            ::metrics::gauge!("jobs_queue_oldest_seconds", "job" => kind.as_str()).set(oldest);
+            ::metrics::gauge!("jobs_dead", "job" => kind.as_str()).set(dead);
         }
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod diaries;
 mod embeddings;
 mod friends;
+mod gauges;
 mod health;
 mod helpers;
 mod hostile;
