@@ -8,7 +8,8 @@ Python standard library and PyYAML (Debian: python3-yaml) are needed.
     deploycheck.py env-drift COMPOSE_JSON                .env.example vs backend/src vs compose env
     deploycheck.py nginx-env CONFIG_JSON                 print `NAME=value` lines the nginx image would substitute
     deploycheck.py service-env CONFIG_JSON SERVICE       print the service's environment as NAME=value lines
-    deploycheck.py alert-coverage                        every alert is unit-tested firing and not firing
+    deploycheck.py alert-coverage                        every alert is unit-tested firing and not firing, with its runbook
+    deploycheck.py alertmanager-render TMP_DIR           the Alertmanager template renders (no receiver / all), amtool-valid, routes
     deploycheck.py dashboards OUT_RULES_FILE             validate dashboards; write their PromQL as rules for promtool
     deploycheck.py metric-names                          every metric name used is accounted for
     deploycheck.py live-metrics METRICS_FILE             every name of app-metrics.txt is exposed
@@ -230,6 +231,13 @@ def rule_groups():
     return groups
 
 
+RUNBOOKS = os.path.join(REPO, "docs", "runbooks")
+# What every runbook says, as `## ` headings, in this order.
+RUNBOOK_SECTIONS = ("Meaning", "Impact", "First checks", "Resolution")
+# Alerts that fire by design whatever the input (the dead man's switch): tested firing only.
+ALWAYS_FIRING = {"Watchdog"}
+
+
 def alert_coverage():
     alerts = [r["alert"] for gs in rule_groups().values() for g in gs for r in g["rules"] if "alert" in r]
     firing, quiet = set(), set()
@@ -240,23 +248,123 @@ def alert_coverage():
     for a in alerts:
         if a not in firing:
             fail(f"alert {a} has no unit test where it fires")
-        if a not in quiet:
+        if a not in quiet and a not in ALWAYS_FIRING:
             fail(f"alert {a} has no unit test where it stays quiet")
-    # Every alert's runbook link points at an anchor that exists in the operations doc.
-    with open(os.path.join(REPO, "docs", "deployment.md")) as f:
-        anchors = set(re.findall(r'<a id="([^"]+)"></a>', f.read()))
+    # Every alert links its own runbook, docs/runbooks/<AlertName>.md, which exists, has the
+    # usual sections and is listed in the index; no runbook is left for an alert that is gone.
+    index = ""
+    if os.path.exists(os.path.join(RUNBOOKS, "README.md")):
+        with open(os.path.join(RUNBOOKS, "README.md")) as f:
+            index = f.read()
+    else:
+        fail("docs/runbooks/README.md (the index) does not exist")
     for gs in rule_groups().values():
         for g in gs:
             for r in g["rules"]:
                 if "alert" not in r:
                     continue
-                link = r.get("annotations", {}).get("runbook", "")
-                if not link.startswith("docs/deployment.md#") or link.split("#", 1)[1] not in anchors:
-                    fail(f"alert {r['alert']}: runbook {link!r} is not an anchor of docs/deployment.md")
+                name, ann = r["alert"], r.get("annotations", {})
+                want = f"docs/runbooks/{name}.md"
+                if "runbook" in ann:
+                    fail(f"alert {name}: use `runbook_url`, not `runbook`")
+                if ann.get("runbook_url") != want:
+                    fail(f"alert {name}: runbook_url should be {want} (is {ann.get('runbook_url')!r})")
+                for key in ("summary", "description"):
+                    if not ann.get(key):
+                        fail(f"alert {name}: no {key} annotation")
+                path = os.path.join(REPO, want)
+                if not os.path.exists(path):
+                    fail(f"alert {name}: {want} does not exist")
+                    continue
+                with open(path) as f:
+                    text = f.read()
+                if not text.startswith(f"# {name}\n"):
+                    fail(f"{want}: should start with `# {name}`")
+                headings = re.findall(r"^## (.+?)\s*$", text, re.M)
+                if [h for h in headings if h in RUNBOOK_SECTIONS] != list(RUNBOOK_SECTIONS):
+                    fail(f"{want}: needs the sections {', '.join(RUNBOOK_SECTIONS)} in that order (has {headings})")
+                if f"]({name}.md)" not in index:
+                    fail(f"docs/runbooks/README.md: no link to {name}.md")
+    for path in glob.glob(os.path.join(RUNBOOKS, "*.md")):
+        name = os.path.basename(path)[:-3]
+        if name != "README" and name not in alerts:
+            fail(f"docs/runbooks/{name}.md: no alert of that name")
     dupes = {a for a in alerts if alerts.count(a) > 1}
     for a in sorted(dupes):
         fail(f"alert {a} is defined more than once")
-    done(f"{len(alerts)} alerts, each tested firing and not firing, each with a runbook in docs/deployment.md")
+    done(f"{len(alerts)} alerts, each tested firing and not firing ({', '.join(sorted(ALWAYS_FIRING))}: "
+         f"always firing), each with its runbook in docs/runbooks/")
+
+
+# --------------------------------------------------------------------------------------
+# Alertmanager: the template rendered by its entrypoint, with no receiver and with every one
+
+AM_TEMPLATE = os.path.join(MON, "alertmanager.yml")
+AM_ENTRYPOINT = os.path.join(MON, "alertmanager", "entrypoint.sh")
+# What docker-compose.monitoring.yml gives the container, with every integration on.
+AM_FULL_ENV = {
+    "ALERT_WEBHOOK_URL": "https://hooks.example.com/dearme?token=a\"b\\c",
+    "ALERT_EMAIL_TO": "oncall@example.com",
+    "ALERT_WATCHDOG_URL": "https://heartbeat.example.com/ping/dearme",
+    "SMTP_HOST": "smtp.example.com", "SMTP_PORT": "587", "SMTP_TLS": "required",
+    "SMTP_USERNAME": "alerts", "SMTP_PASSWORD": "p\"w\\d", "SMTP_FROM": "DearMe <no-reply@dearme.local>",
+}
+# Where each kind of alert must go.
+AM_ROUTES = (({"alertname": "Watchdog", "severity": "none"}, "watchdog"),
+             ({"alertname": "ApiUnavailable", "severity": "critical"}, "critical"),
+             ({"alertname": "DeadJobs", "severity": "warning"}, "default"))
+
+
+def alertmanager_render(out_dir):
+    import subprocess
+
+    def render(name, env):
+        out = os.path.join(out_dir, f"alertmanager-{name}.yml")
+        full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ALERTMANAGER_TEMPLATE": AM_TEMPLATE, **env}
+        res = subprocess.run(["sh", AM_ENTRYPOINT, "--render-only"], env=full, capture_output=True, text=True)
+        if res.returncode != 0:
+            fail(f"render ({name}): {res.stderr.strip()}")
+            return None, None
+        with open(out, "w") as f:
+            f.write(res.stdout)
+        chk = subprocess.run(["amtool", "check-config", out], capture_output=True, text=True)
+        if chk.returncode != 0:
+            fail(f"amtool check-config on the {name} rendering: {(chk.stdout + chk.stderr).strip()}")
+            return None, None
+        return out, yaml.safe_load(res.stdout)
+
+    _, none = render("none", {})
+    path, full = render("full", AM_FULL_ENV)
+    if none is not None and none != load_yaml(AM_TEMPLATE):
+        fail("with no receiver set, the rendering differs from the template itself")
+    if full is not None:
+        recv = {r["name"]: r for r in full.get("receivers", [])}
+        for name, keys in (("default", ("webhook_configs", "email_configs")),
+                           ("critical", ("webhook_configs", "email_configs")),
+                           ("watchdog", ("webhook_configs",))):
+            for key in keys:
+                if not recv.get(name, {}).get(key):
+                    fail(f"with every variable set, receiver {name} has no {key}")
+        hook = recv.get("default", {}).get("webhook_configs", [{}])[0].get("url")
+        if hook != AM_FULL_ENV["ALERT_WEBHOOK_URL"]:
+            fail(f"ALERT_WEBHOOK_URL came out as {hook!r} (quoting)")
+        mail = recv.get("default", {}).get("email_configs", [{}])[0]
+        if mail.get("auth_password") != AM_FULL_ENV["SMTP_PASSWORD"] or mail.get("require_tls") is not True:
+            fail(f"e-mail settings came out wrong: {mail}")
+        for labels, want in AM_ROUTES:
+            args = ["amtool", "config", "routes", "test", f"--config.file={path}"]
+            args += [f"{k}={v}" for k, v in labels.items()]
+            got = subprocess.run(args, capture_output=True, text=True).stdout.strip()
+            if got != want:
+                fail(f"{labels} is routed to {got!r}, expected {want}")
+    # E-mail without a relay is refused at start rather than failing at the first alert.
+    res = subprocess.run(["sh", AM_ENTRYPOINT, "--render-only"], capture_output=True, text=True,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ALERTMANAGER_TEMPLATE": AM_TEMPLATE,
+                              "ALERT_EMAIL_TO": "oncall@example.com"})
+    if res.returncode == 0:
+        fail("ALERT_EMAIL_TO without SMTP_HOST was accepted")
+    done("renders with no receiver (= the template) and with webhook, e-mail and watchdog (amtool OK); "
+         "Watchdog, critical and warning alerts reach their receivers; e-mail without a relay refused")
 
 
 # --------------------------------------------------------------------------------------
@@ -316,6 +424,8 @@ def dashboards(out_rules):
             if prov.get("options", {}).get("path") != "/etc/grafana/dashboards":
                 fail(f"{path}: provider path should be /etc/grafana/dashboards (the compose mount)")
 
+    retention = prometheus_retention()
+    retention_s = duration_seconds(retention)
     uids, rules, count = {}, [], 0
     for path in dashboard_files():
         rel = os.path.relpath(path, REPO)
@@ -377,9 +487,49 @@ def dashboards(out_rules):
                     continue
                 count += 1
                 rules.append({"record": f"dashboard_check:q_{len(rules)}", "expr": promql})
+        # What a dashboard shows by default must still be in Prometheus.
+        for where, rng in [("default time range", dash.get("time", {}).get("from", ""))] + \
+                [(f"panel '{p.get('title')}' timeFrom", p["timeFrom"]) for p in iter_panels(dash.get("panels", []))
+                 if p.get("timeFrom")]:
+            secs = duration_seconds(rng.replace("now-", "", 1))
+            if secs is None:
+                fail(f"{rel}: {where} {rng!r} is not now-<duration>")
+            elif secs > retention_s:
+                fail(f"{rel}: {where} {rng} goes back further than Prometheus keeps data ({retention})")
     with open(out_rules, "w") as f:
         yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, f, sort_keys=False)
-    done(f"{len(uids)} dashboards, {count} queries (PromQL syntax: promtool next)")
+    done(f"{len(uids)} dashboards, {count} queries (PromQL syntax: promtool next); default ranges within "
+         f"the {retention} retention")
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def duration_seconds(text):
+    """`15d`, `2w`, `36h` (Prometheus and Grafana units; Grafana's `M` = 30 days) in seconds."""
+    m = re.fullmatch(r"(\d+)([smhdwMy])", text.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * (30 * 86400 if m.group(2) == "M" else DURATION_UNITS[m.group(2)])
+
+
+def prometheus_retention():
+    """The shortest retention a deployment can get: the compose default of
+    --storage.tsdb.retention.time and .env.example's PROMETHEUS_RETENTION (what a .env copied
+    from it says)."""
+    found = []
+    with open(os.path.join(REPO, "docker-compose.monitoring.yml")) as f:
+        m = re.search(r"--storage\.tsdb\.retention\.time=\$\{PROMETHEUS_RETENTION:-([^}]+)\}", f.read())
+    if m:
+        found.append(m.group(1))
+    with open(os.path.join(REPO, ".env.example")) as f:
+        m = re.search(r"^PROMETHEUS_RETENTION=(\S+)", f.read(), re.M)
+    if m:
+        found.append(m.group(1))
+    if not found:
+        fail("no Prometheus retention found (docker-compose.monitoring.yml, .env.example)")
+        done("")
+    return min(found, key=lambda d: duration_seconds(d) or 0)
 
 
 def read_names(path):
@@ -735,6 +885,7 @@ def main():
     funcs = {
         "compose-policy": compose_policy, "compose-services": compose_services, "env-drift": env_drift,
         "nginx-env": nginx_env, "service-env": service_env, "alert-coverage": alert_coverage,
+        "alertmanager-render": alertmanager_render,
         "dashboards": dashboards, "metric-names": metric_names, "live-metrics": live_metrics,
         "dockerfile": dockerfile, "env-deploy": env_deploy, "frontend-pin": frontend_pin,
         "frontend-dockerfile": frontend_dockerfile, "frontend-root": frontend_root,
