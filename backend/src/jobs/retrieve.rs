@@ -44,15 +44,17 @@ pub async fn memories(
     k: usize,
     by: ReadBy<'_>,
 ) -> Result<Memories, JobError> {
-    let semantic = semantic(ctx, owner_id, query, by).await?;
     let terms = terms(query);
-    let lexical = match terms.is_empty() {
-        true => Vec::new(),
-        false => {
-            let mut db = ctx.db.reader(None).await?;
-            retrieval::lexical(&mut db, owner_id, by.audience(), &terms, PER_RANKING as i64).await?
+    let lexical = async {
+        if terms.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut db = ctx.db.reader(None).await?;
+        Ok::<_, JobError>(retrieval::lexical(&mut db, owner_id, by.audience(), &terms, PER_RANKING as i64).await?)
     };
+    // Both rankings at once, each on its own connection: the reply waits for the slower one,
+    // not for their sum.
+    let (semantic, lexical) = tokio::try_join!(semantic(ctx, owner_id, query, by), lexical)?;
     let chosen = fuse(&[semantic.as_deref().unwrap_or_default(), &lexical], k);
     let mode = match (&semantic, chosen.is_empty()) {
         (_, true) => "latest",
