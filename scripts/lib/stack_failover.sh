@@ -46,5 +46,11 @@ cmd_failover() {
     log "failover: the new primary serves on port $PG_PRIMARY_PORT after $((SECONDS - started)) s"
 
     start_replica
+    if [[ $STACK_REPLICAS == 2 ]]; then
+        # Its slot was on the old primary: clone it again from the new one.
+        stop_pg postgres-replica2 "$REPLICA2_DATA"
+        rm -rf "$REPLICA2_DATA"
+        start_replica2
+    fi
     log "failover: done in $((SECONDS - started)) s (replica rebuilt from the new primary)"
 }

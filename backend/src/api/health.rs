@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     api::state::AppState,
-    platform::db::{Executor, replica},
+    platform::db::{Executor, ReplicaHealth, replica},
 };
 
 pub fn router() -> Router<AppState> {
@@ -29,7 +29,12 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(mut conn) => conn.fetch_value::<i32>("select 1 as value", &[]).await.is_ok(),
         Err(_) => false,
     };
-    let health = state.db.replica();
+    let replicas = state.db.replicas();
+    // The first replica in use (else the first) stands for "replica", the shape clients know;
+    // "replicas" lists each.
+    let shown = replicas.iter().find(|r| r.health.is_usable()).or(replicas.first()).map(|r| &r.health);
+    let default = ReplicaHealth::default();
+    let health = shown.unwrap_or(&default);
     let redis = state.redis.ping().await;
     let status = if primary { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let word = |ok: bool| if ok { "up" } else { "down" };
@@ -45,6 +50,13 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                     "lag_bytes": health.lag_bytes(),
                     "lag_seconds": health.lag().as_secs_f64(),
                 },
+                "replicas": replicas.iter().map(|r| json!({
+                    "name": r.name,
+                    "status": word(r.health.is_reachable()),
+                    "in_use": r.health.is_usable(),
+                    "lag_bytes": r.health.lag_bytes(),
+                    "lag_seconds": r.health.lag().as_secs_f64(),
+                })).collect::<Vec<_>>(),
                 "redis": word(redis),
             },
             // Which LLM the settings call (`dev`: the development double's canned answers).

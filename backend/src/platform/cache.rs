@@ -211,10 +211,7 @@ impl CacheStore {
     /// A computed value in its envelope, stamped with the WAL position its read is known to
     /// include (everything, when read on the primary).
     fn encode<T: Serialize>(&self, computed: &Computed<T>) -> ApiResult<String> {
-        let stamp = match computed.role {
-            Role::Primary => u64::MAX,
-            Role::Replica => self.0.db.replica().replay_lsn().0,
-        };
+        let stamp = self.0.db.stamp(computed.role);
         Ok(serde_json::to_string(&Envelope { l: stamp, v: &computed.value }).map_err(anyhow::Error::from)?)
     }
 

@@ -43,6 +43,8 @@ fn register_zero(job_kinds: &[&str]) {
         for result in ["hit", "miss", "error"] {
             metrics::counter!("cache_requests_total", "cache" => cache.name(), "result" => result).absolute(0);
         }
+        // Registered, so its panels have series before the first miss recomputes a value.
+        let _ = metrics::histogram!("cache_recompute_duration_seconds", "cache" => cache.name());
     }
     for &job in job_kinds {
         metrics::counter!("jobs_enqueued_total", "job" => job.to_owned()).absolute(0);
@@ -75,17 +77,28 @@ pub fn register_llm_provider(llm: &LlmSettings) {
 
 /// The exposition, after refreshing the pool and replica gauges of `db`.
 pub fn render(db: &Db) -> impl IntoResponse + use<> {
-    for role in [Role::Primary, Role::Replica] {
+    // The replica pools add up under role="replica" (what the dashboards and alerts read).
+    let mut totals = [[0usize; 4]; 2];
+    let roles = std::iter::once(Role::Primary).chain((0..db.replicas().len()).map(Role::Replica));
+    for role in roles {
         let status = db.pool(role).status();
-        let in_use = status.size.saturating_sub(status.available);
-        metrics::gauge!("db_pool_connections", "role" => role.as_str(), "state" => "in_use").set(in_use as f64);
-        metrics::gauge!("db_pool_connections", "role" => role.as_str(), "state" => "idle").set(status.available as f64);
-        metrics::gauge!("db_pool_max_connections", "role" => role.as_str()).set(status.max_size as f64);
-        metrics::gauge!("db_pool_waiting", "role" => role.as_str()).set(status.waiting as f64);
+        let total = &mut totals[usize::from(role != Role::Primary)];
+        total[0] += status.size.saturating_sub(status.available);
+        total[1] += status.available;
+        total[2] += status.max_size;
+        total[3] += status.waiting;
     }
-    let replica = db.replica();
-    metrics::gauge!("db_replica_up").set(if replica.is_reachable() { 1.0 } else { 0.0 });
-    metrics::gauge!("db_replica_in_use").set(if replica.is_usable() { 1.0 } else { 0.0 });
+    for (role, [in_use, idle, max, waiting]) in ["primary", "replica"].into_iter().zip(totals) {
+        metrics::gauge!("db_pool_connections", "role" => role, "state" => "in_use").set(in_use as f64);
+        metrics::gauge!("db_pool_connections", "role" => role, "state" => "idle").set(idle as f64);
+        metrics::gauge!("db_pool_max_connections", "role" => role).set(max as f64);
+        metrics::gauge!("db_pool_waiting", "role" => role).set(waiting as f64);
+    }
+    for replica in db.replicas() {
+        let label = [("replica", replica.name)];
+        metrics::gauge!("db_replica_up", &label).set(if replica.health.is_reachable() { 1.0 } else { 0.0 });
+        metrics::gauge!("db_replica_in_use", &label).set(if replica.health.is_usable() { 1.0 } else { 0.0 });
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], exposition())
 }
 

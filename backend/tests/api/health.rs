@@ -36,7 +36,10 @@ async fn metrics_expose_requests_by_route_pools_by_role_and_replica_lag() {
     assert!(text.contains(r#"db_pool_connections{role="primary",state="idle"}"#));
     assert!(text.contains(r#"db_pool_connections{role="replica",state="in_use"}"#));
     assert!(text.contains("db_replica_lag_bytes"));
-    assert!(text.contains("db_replica_up 1"));
+    assert!(
+        text.lines().any(|l| l.starts_with(r#"db_replica_up{replica="127.0.0.1:"#) && l.ends_with(" 1")),
+        "the replica, labelled by its address, is up: {text}"
+    );
 }
 
 /// Every app metric the dashboards and alerts use (monitoring/app-metrics.txt) is exported once

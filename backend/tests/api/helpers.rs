@@ -203,7 +203,7 @@ impl TestApp {
         let s = &self.settings;
         [
             ("DATABASE_URL", s.database_url.expose().to_owned()),
-            ("DATABASE_READ_URL", s.database_read_url.expose().to_owned()),
+            ("DATABASE_READ_URL", s.database_read_urls[0].expose().to_owned()),
             ("DATABASE_DIRECT_URL", s.database_direct_url.expose().to_owned()),
             ("REDIS_URL", s.redis_url.expose().to_owned()),
             ("REDIS_PREFIX", s.redis_prefix.clone()),
@@ -347,7 +347,8 @@ impl TestAppBuilder {
         let mut settings = Settings {
             listen_addr: "127.0.0.1:0".into(),
             database_url: Secret::new(with_db(&env("DATABASE_URL"), &db_name)),
-            database_read_url: Secret::new(with_db(&env("DATABASE_READ_URL"), &db_name)),
+            database_read_urls: vec![Secret::new(with_db(&env("DATABASE_READ_URL"), &db_name))],
+            database_read_verify_lsn: false,
             database_direct_url: Secret::new(with_db(&env("DATABASE_DIRECT_URL"), &db_name)),
             db_pool_size: 8,
             db_connect_timeout: Duration::from_secs(2),

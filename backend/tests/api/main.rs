@@ -20,6 +20,7 @@ mod notifications;
 mod personas;
 mod privacy;
 mod reliability;
+mod replicas;
 mod replication;
 mod search;
 mod subscriptions;

@@ -10,10 +10,15 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, admin, env, json_of, with_db};
 
-fn reads(role: &str, reason: &str) -> u64 {
+/// Reads routed to `role` for `reason`, over every replica label.
+pub fn reads(role: &str, reason: &str) -> u64 {
     let text = dearme::platform::metrics::exposition();
-    let needle = format!(r#"db_reads_total{{role="{role}",reason="{reason}"}} "#);
-    text.lines().find_map(|l| l.strip_prefix(&needle)).map_or(0, |v| v.trim().parse().unwrap())
+    let needle = format!(r#"db_reads_total{{role="{role}",reason="{reason}""#);
+    text.lines()
+        .filter(|l| l.starts_with(&needle))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(_, v)| v.trim().parse::<u64>().unwrap())
+        .sum()
 }
 
 /// Resumes replay when dropped, even if the test panicked.
@@ -86,12 +91,16 @@ async fn a_replica_lagging_past_the_bound_is_taken_out_of_rotation() {
     let mut out_of_rotation = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if !app.state.db.replica().is_usable() {
+        if !app.state.db.replicas()[0].health.is_usable() {
             out_of_rotation = true;
             break;
         }
     }
-    assert!(out_of_rotation, "lag of {} bytes should exceed the 1 KiB bound", app.state.db.replica().lag_bytes());
+    assert!(
+        out_of_rotation,
+        "lag of {} bytes should exceed the 1 KiB bound",
+        app.state.db.replicas()[0].health.lag_bytes()
+    );
     let before = reads("primary", "replica_unhealthy");
     json_of(app.get("/api/v1/diaries", Some(&bystander)).await, StatusCode::OK).await;
     assert!(
@@ -143,7 +152,7 @@ async fn reads_fall_back_to_the_primary_without_hanging_when_the_replica_is_down
     assert_eq!(ready["status"], "degraded");
     assert_eq!(ready["checks"]["replica"]["status"], "down");
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
-    assert!(metrics.contains("db_replica_up 0"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("db_replica_up{replica=") && l.ends_with(" 0")), "{metrics}");
 }
 
 /// A read URL nobody answers at boot (the replica container absent, or still cloning): the API
@@ -154,12 +163,13 @@ async fn the_api_starts_and_serves_from_the_primary_when_the_replica_is_unreacha
     let port = free_port();
     let app = TestApp::builder()
         .settings(move |s| {
-            s.database_read_url =
-                dearme::platform::settings::Secret::new(format!("postgres://dearme:unused@127.0.0.1:{port}/dearme"));
+            s.database_read_urls = vec![dearme::platform::settings::Secret::new(format!(
+                "postgres://dearme:unused@127.0.0.1:{port}/dearme"
+            ))];
         })
         .spawn()
         .await;
-    assert!(!app.state.db.replica().is_reachable(), "the check before serving saw no replica");
+    assert!(!app.state.db.replicas()[0].health.is_reachable(), "the check before serving saw no replica");
     let token = app.user("minji").await;
     let before = reads("primary", "replica_unhealthy");
     let me = json_of(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::OK).await;

@@ -72,17 +72,28 @@ async fn bounded<T>(timeout: Duration, call: impl Future<Output = Result<T, toki
     }
 }
 
-/// A pooled connection whose statements are unnamed, bounded by the query timeout, and (on the
+/// A pooled connection whose statements are unnamed, bounded by the query timeout, and (on a
 /// replica) retried once on the primary when they fail.
 pub struct Conn {
     client: Object,
     role: Role,
     db: Db,
+    /// On a replica behind a service that may hide several: the reader's last write, which each
+    /// statement checks the server has replayed, in the statement's own transaction.
+    verify: Option<Lsn>,
 }
+
+/// Whether the server answering has replayed `$1` (a primary has everything).
+const REPLAYED: &str = "select coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true) as value";
 
 impl Conn {
     pub(super) fn new(client: Object, role: Role, db: Db) -> Self {
-        Self { client, role, db }
+        Self { client, role, db, verify: None }
+    }
+
+    pub(super) fn verifying(mut self, verify: Option<Lsn>) -> Self {
+        self.verify = verify;
+        self
     }
 
     pub fn role(&self) -> Role {
@@ -107,33 +118,89 @@ impl Conn {
 
     async fn fail_over(&mut self, why: &str) -> Result<()> {
         tracing::warn!(why, "replica read failed, retrying on the primary");
-        self.db.replica().mark_down();
+        if let Role::Replica(i) = self.role {
+            self.db.replicas()[i].health.mark_down();
+        }
         metrics::counter!("db_reads_total", "role" => "primary", "reason" => "replica_error").increment(1);
+        self.switch_to_primary(true).await
+    }
+
+    /// Continues on the primary; the replica connection is discarded when it failed (its state
+    /// is unknown), else pooled again.
+    async fn switch_to_primary(&mut self, discard: bool) -> Result<()> {
         let primary = self.db.writer().await?;
-        // The replica connection's state is unknown after a failure: drop it instead of pooling it.
-        let failed = std::mem::replace(&mut self.client, primary.client);
-        let _ = Object::take(failed);
+        let replica = std::mem::replace(&mut self.client, primary.client);
+        if discard {
+            let _ = Object::take(replica);
+        }
         self.role = Role::Primary;
+        self.verify = None;
         Ok(())
     }
+
+    /// The statement and the replay check in one transaction (so PgBouncer keeps them on one
+    /// server), pipelined: the rows when that server has replayed `lsn`, else `None`.
+    async fn verified(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        lsn: Lsn,
+    ) -> std::result::Result<Option<Vec<Row>>, tokio_postgres::Error> {
+        let lsn = lsn.to_string();
+        let tx = self.client.transaction().await?;
+        let check: [Param<'_>; 1] = [(&lsn, tokio_postgres::types::Type::TEXT)];
+        let (replayed, rows) = tokio::try_join!(tx.query_typed(REPLAYED, &check), tx.query_typed(sql, params))?;
+        tx.commit().await?;
+        let replayed = replayed.first().and_then(|r| r.try_get::<_, bool>("value").ok()).unwrap_or(false);
+        Ok(replayed.then_some(rows))
+    }
+
+    async fn replica_rows(&mut self, sql: &str, params: &[Param<'_>]) -> std::result::Result<Vec<Row>, ReplicaMiss> {
+        let timeout = self.db.query_timeout();
+        let verify = self.verify;
+        let read = async {
+            match verify {
+                Some(lsn) => self.verified(sql, params, lsn).await,
+                None => self.client.query_typed(sql, params).await.map(Some),
+            }
+        };
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(Some(rows))) => Ok(rows),
+            Ok(Ok(None)) => Err(ReplicaMiss::Behind),
+            Ok(Err(err)) if is_connection_failure(&err) => {
+                Err(ReplicaMiss::Failed(format!("replica query failed: {err}")))
+            }
+            Ok(Err(err)) => Err(ReplicaMiss::Error(err.into())),
+            Err(_) => Err(ReplicaMiss::Failed("replica query timed out".into())),
+        }
+    }
+}
+
+/// Why a replica read gave no rows.
+enum ReplicaMiss {
+    /// The server had not replayed the reader's last write (checked in the read itself).
+    Behind,
+    /// The server failed or timed out: it leaves the rotation.
+    Failed(String),
+    /// The statement itself failed (the primary would fail it too).
+    Error(Error),
 }
 
 impl Executor for Conn {
     async fn rows(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        let timeout = self.db.query_timeout();
-        match tokio::time::timeout(timeout, self.client.query_typed(sql, params)).await {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(err)) if self.role == Role::Replica && is_connection_failure(&err) => {
-                self.fail_over(&format!("replica query failed: {err}")).await?;
-                bounded(timeout, self.client.query_typed(sql, params)).await
+        if let Role::Replica(_) = self.role {
+            match self.replica_rows(sql, params).await {
+                Ok(rows) => return Ok(rows),
+                Err(ReplicaMiss::Error(err)) => return Err(err),
+                Err(ReplicaMiss::Failed(why)) => self.fail_over(&why).await?,
+                Err(ReplicaMiss::Behind) => {
+                    metrics::counter!("db_reads_total", "role" => "primary", "reason" => "read_your_writes_checked")
+                        .increment(1);
+                    self.switch_to_primary(false).await?;
+                }
             }
-            Ok(Err(err)) => Err(err.into()),
-            Err(_) if self.role == Role::Replica => {
-                self.fail_over("replica query timed out").await?;
-                bounded(timeout, self.client.query_typed(sql, params)).await
-            }
-            Err(_) => Err(Error::Timeout(timeout)),
         }
+        bounded(self.db.query_timeout(), self.client.query_typed(sql, params)).await
     }
 
     /// Runs a statement on the primary; writes are never retried.

@@ -69,7 +69,7 @@ impl<'a> Env<'a> {
     }
 
     /// One line per problem, whatever the parsers' messages hold.
-    fn report(&mut self, name: &str, message: impl Into<String>) {
+    pub(super) fn report(&mut self, name: &str, message: impl Into<String>) {
         let message = message.into().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
         self.problems.push(Problem { name: name.to_owned(), message });
     }
@@ -118,6 +118,9 @@ fn connections(s: &Settings, env: &mut Env<'_>) {
         if let Some(value) = env.optional(name) {
             postgres(env, name, &value);
         }
+    }
+    for value in env.list("DATABASE_READ_URLS", "") {
+        postgres(env, "DATABASE_READ_URLS", &value);
     }
     // The migrations and the job queue open the direct URL with sqlx, which takes URLs only.
     let direct = if env.optional("DATABASE_DIRECT_URL").is_some() { "DATABASE_DIRECT_URL" } else { "DATABASE_URL" };

@@ -67,8 +67,12 @@ pub struct Settings {
     pub listen_addr: String,
     /// Write pool: the primary, through PgBouncer.
     pub database_url: Secret,
-    /// Read pool: the replica, through PgBouncer. Defaults to `database_url`.
-    pub database_read_url: Secret,
+    /// Read pools, one per replica (`DATABASE_READ_URLS`, else `DATABASE_READ_URL`), through
+    /// PgBouncer. Defaults to `database_url` alone.
+    pub database_read_urls: Vec<Secret>,
+    /// `DATABASE_READ_VERIFY_LSN`: a read URL may hide several replicas (a Kubernetes service),
+    /// so recent writers' reads check the replay position in their own transaction.
+    pub database_read_verify_lsn: bool,
     /// Direct (session) connection to the primary: migrations and job storage.
     pub database_direct_url: Secret,
     pub db_pool_size: usize,
@@ -149,7 +153,8 @@ impl Settings {
         let proxies = env.list("TRUSTED_PROXIES", "127.0.0.1/32,::1/128");
         Self {
             listen_addr: env.optional("LISTEN_ADDR").unwrap_or_else(|| "0.0.0.0:8000".into()),
-            database_read_url: Secret::new(env.optional("DATABASE_READ_URL").unwrap_or_else(|| database_url.clone())),
+            database_read_urls: read_urls(env, &database_url),
+            database_read_verify_lsn: env.parse_or("DATABASE_READ_VERIFY_LSN", false),
             database_direct_url: Secret::new(
                 env.optional("DATABASE_DIRECT_URL").unwrap_or_else(|| database_url.clone()),
             ),
@@ -361,4 +366,16 @@ pub struct LlmSettings {
     pub max_attempts: u32,
     pub backoff: Duration,
     pub embedding: EmbeddingSettings,
+}
+
+/// `DATABASE_READ_URLS` (comma-separated), else `DATABASE_READ_URL`, else the write URL.
+fn read_urls(env: &mut Env<'_>, database_url: &str) -> Vec<Secret> {
+    let list: Vec<String> = env.list("DATABASE_READ_URLS", "");
+    if !list.is_empty() {
+        if env.optional("DATABASE_READ_URL").is_some() {
+            env.report("DATABASE_READ_URLS", "set it or DATABASE_READ_URL, not both");
+        }
+        return list.into_iter().map(Secret::new).collect();
+    }
+    vec![Secret::new(env.optional("DATABASE_READ_URL").unwrap_or_else(|| database_url.to_owned()))]
 }
