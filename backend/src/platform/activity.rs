@@ -1,12 +1,12 @@
 //! Daily active users: the distinct users with an authenticated request in a day (UTC), counted
 //! in one Redis HyperLogLog per day that every instance adds to and the worker's gauge reads.
-//! Each instance remembers who it already counted today, so a user costs one Redis write per
-//! instance per day, sent off the request's path.
+//! Each runtime thread remembers who it already counted today, so a user costs at most one
+//! Redis write per thread and day, sent off the request's path.
 
 use std::{
+    cell::RefCell,
     collections::HashSet,
-    sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use chrono::{NaiveDate, Utc};
@@ -15,44 +15,44 @@ use super::redis::Redis;
 
 /// How long a day's count is kept (yesterday's stays readable after midnight).
 const KEEP: Duration = Duration::from_secs(3 * 24 * 3600);
-/// Users remembered per instance and day; past it every request of a new user writes again
+/// Users remembered per thread and day; past it every request of a new user writes again
 /// (still counted once: the HyperLogLog deduplicates).
 const REMEMBERED: usize = 200_000;
 
-#[derive(Clone, Default)]
-pub struct ActiveToday(Arc<Mutex<Seen>>);
-
-#[derive(Default)]
-struct Seen {
-    day: Option<NaiveDate>,
-    users: HashSet<i64>,
+thread_local! {
+    /// Who this thread already counted today, and which day (days since the epoch, UTC). One set
+    /// per runtime thread: no lock on the request path, and at most one Redis write per user,
+    /// thread and day.
+    static SEEN: RefCell<(u64, HashSet<i64>)> = RefCell::new((0, HashSet::new()));
 }
 
+#[derive(Clone, Copy, Default)]
+pub struct ActiveToday;
+
 impl ActiveToday {
-    /// Counts `user_id` as active today: the first time this instance sees them in the day,
-    /// a background task adds them to the day's count.
+    /// Counts `user_id` as active today: the first time this thread sees them in the day, a
+    /// background task adds them to the day's count.
     pub fn record(&self, redis: &Redis, user_id: i64) {
-        let today = Utc::now().date_naive();
-        if !self.first_today(today, user_id) {
+        let day = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+        if !SEEN.with_borrow_mut(|seen| first_today(seen, day, user_id)) {
             return;
         }
         let redis = redis.clone();
         tokio::spawn(async move {
+            let today = Utc::now().date_naive();
             redis.pfadd_ex(&key(&redis, today), &user_id.to_string(), KEEP).await;
         });
     }
+}
 
-    fn first_today(&self, today: NaiveDate, user_id: i64) -> bool {
-        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.day != Some(today) {
-            seen.day = Some(today);
-            seen.users.clear();
-        }
-        if seen.users.len() >= REMEMBERED {
-            return !seen.users.contains(&user_id);
-        }
-        seen.users.insert(user_id)
+fn first_today(seen: &mut (u64, HashSet<i64>), day: u64, user_id: i64) -> bool {
+    if seen.0 != day {
+        *seen = (day, HashSet::new());
     }
+    if seen.1.len() >= REMEMBERED {
+        return !seen.1.contains(&user_id);
+    }
+    seen.1.insert(user_id)
 }
 
 /// The number of distinct users with an authenticated request today (UTC); `None` when Redis
@@ -71,12 +71,11 @@ mod tests {
 
     #[test]
     fn a_user_is_new_once_a_day() {
-        let active = ActiveToday::default();
-        let monday = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-        assert!(active.first_today(monday, 7));
-        assert!(!active.first_today(monday, 7));
-        assert!(active.first_today(monday, 8));
-        let tuesday = monday.succ_opt().unwrap();
-        assert!(active.first_today(tuesday, 7), "a new day counts everyone again");
+        let mut seen = (0, HashSet::new());
+        let monday = 20_787;
+        assert!(first_today(&mut seen, monday, 7));
+        assert!(!first_today(&mut seen, monday, 7));
+        assert!(first_today(&mut seen, monday, 8));
+        assert!(first_today(&mut seen, monday + 1, 7), "a new day counts everyone again");
     }
 }
