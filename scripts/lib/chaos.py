@@ -65,24 +65,9 @@ class Recorder:
 
 def timed(rec, kind, base, method, path, token, body=None, headers=None, timeout=30):
     start = time.monotonic()
-    status, out = call(base, method, path, token, body, timeout=timeout) if not headers else \
-        call_with(base, method, path, token, body, headers, timeout)
+    status, out = call(base, method, path, token, body, timeout=timeout, headers=headers)
     rec.add(start, kind, status)
     return status, out
-
-
-def call_with(base, method, path, token, body, headers, timeout):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None,
-                                 method=method, headers={"accept": "application/json", "content-type": "application/json",
-                                                         "authorization": f"Bearer {token}", **headers})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        return err.code, None
-    except OSError:
-        return 0, None
 
 
 class Traffic:

@@ -73,9 +73,9 @@ def psql(port, sql, db="dearme"):
     return out.stdout.strip()
 
 
-def call(base, method, path, token=None, body=None, timeout=10):
+def call(base, method, path, token=None, body=None, timeout=10, headers=None):
     """One request: (status, parsed body); status 0 when no answer came."""
-    headers = {"accept": "application/json"}
+    headers = {"accept": "application/json", **(headers or {})}
     data = None
     if body is not None:
         data, headers["content-type"] = json.dumps(body).encode(), "application/json"
