@@ -90,7 +90,6 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
         diary_ids: crate::api::diaries::id_block(),
         open_streams: Default::default(),
         revoked: Default::default(),
-        active_today: Default::default(),
         cache,
         writes,
         db,

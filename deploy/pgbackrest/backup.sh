@@ -39,37 +39,38 @@ newest_set_size() {
     [[ -n $newest ]] && du -sb "$sets/$newest" | cut -f1 || echo 0
 }
 
+# One gauge in the textfile format: name, help, value (no sample line when the value is empty).
+gauge() {
+    echo "# HELP $1 $2"
+    echo "# TYPE $1 gauge"
+    [[ -z $3 ]] || echo "$1 $3"
+}
+
+# A gauge with a sample per backup kind, from the state's `<prefix>_<kind>` lines.
+per_kind() { # name, help, state prefix
+    local kind value
+    echo "# HELP $1 $2"
+    echo "# TYPE $1 gauge"
+    for kind in full diff incr; do
+        value=$(state_get "${3}_$kind")
+        [[ -z $value ]] || echo "$1{kind=\"$kind\"} $value"
+    done
+}
+
 write_metrics() {
-    local tmp=$STATE_DIR/backup.prom.tmp kind value archived repo
+    local tmp=$STATE_DIR/backup.prom.tmp archived repo
     archived=$(psql -X -At -d postgres -c \
         "select coalesce(extract(epoch from last_archived_time)::bigint, 0) from pg_stat_archiver" 2>/dev/null)
     repo=$(du -sb "${PGBACKREST_REPO1_PATH:-/var/lib/pgbackrest}" 2>/dev/null | cut -f1)
     {
-        echo "# HELP backup_last_run_timestamp_seconds When the last backup attempt ended."
-        echo "# TYPE backup_last_run_timestamp_seconds gauge"
-        echo "backup_last_run_timestamp_seconds $(state_get last_run || true)"
-        echo "# HELP backup_last_run_success Whether the last backup attempt succeeded (1) or failed (0)."
-        echo "# TYPE backup_last_run_success gauge"
-        echo "backup_last_run_success $(state_get last_ok || true)"
-        echo "# HELP backup_last_success_timestamp_seconds When the last successful backup of each kind ended."
-        echo "# TYPE backup_last_success_timestamp_seconds gauge"
-        for kind in full diff incr; do
-            value=$(state_get "last_$kind")
-            [[ -n $value ]] && echo "backup_last_success_timestamp_seconds{kind=\"$kind\"} $value"
-        done
-        echo "# HELP backup_size_bytes Size in the repository of the latest backup of each kind."
-        echo "# TYPE backup_size_bytes gauge"
-        for kind in full diff incr; do
-            value=$(state_get "size_$kind")
-            [[ -n $value ]] && echo "backup_size_bytes{kind=\"$kind\"} $value"
-        done
-        echo "# HELP backup_repo_size_bytes Size of the whole backup repository (backups and WAL)."
-        echo "# TYPE backup_repo_size_bytes gauge"
-        echo "backup_repo_size_bytes ${repo:-0}"
-        echo "# HELP backup_wal_archive_last_success_timestamp_seconds When PostgreSQL last archived a WAL segment."
-        echo "# TYPE backup_wal_archive_last_success_timestamp_seconds gauge"
-        echo "backup_wal_archive_last_success_timestamp_seconds ${archived:-0}"
-    } | sed '/ $/d' >"$tmp" && mv "$tmp" "$STATE_DIR/backup.prom"
+        gauge backup_last_run_timestamp_seconds "When the last backup attempt ended." "$(state_get last_run)"
+        gauge backup_last_run_success "Whether the last backup attempt succeeded (1) or failed (0)." "$(state_get last_ok)"
+        per_kind backup_last_success_timestamp_seconds "When the last successful backup of each kind ended." last
+        per_kind backup_size_bytes "Size in the repository of the latest backup of each kind." size
+        gauge backup_repo_size_bytes "Size of the whole backup repository (backups and WAL)." "${repo:-0}"
+        gauge backup_wal_archive_last_success_timestamp_seconds "When PostgreSQL last archived a WAL segment." \
+            "${archived:-0}"
+    } >"$tmp" && mv "$tmp" "$STATE_DIR/backup.prom"
 }
 
 # One backup of `kind`; records the outcome and rewrites the metrics. Fails when pgBackRest does.

@@ -204,21 +204,19 @@ class System:
         with open(os.path.join(self.stack_dir, "stack.env")) as f:
             self.ports = dict(line.rstrip("\n").partition("=")[::2] for line in f if "=" in line)
         self.llm = "http://" + self.mapped["dev-llm"]["DEV_LLM_ADDR"]
+        # The second worker's metrics listen on a port of its own.
+        worker = self.mapped["worker"]
+        self.worker_envs = [worker, {**worker, "METRICS_ADDR": f"127.0.0.1:{parity.free_port()}"}]
         self.base = self.native["NGINX_URL"] + "/api/v1"
 
     def api_env(self, i):
         return {**self.mapped["api"], "LISTEN_ADDR": self.api_addrs[i]}
-
-    def worker_env(self, i):
-        return {**self.mapped["worker"], "METRICS_ADDR": f"127.0.0.1:{parity.free_port()}" if i else
-                self.mapped["worker"]["METRICS_ADDR"]}
 
     def start(self):
         check(self.procs.run("migrate", self.envs["migrate"][0], self.mapped["migrate"]) == 0, "migrate failed")
         self.procs.start("dev-llm", self.envs["dev-llm"][0], self.mapped["dev-llm"])
         for i in range(2):
             self.start_api(i)
-            self.worker_envs = getattr(self, "worker_envs", []) + [self.worker_env(i)]
             self.start_worker(i)
 
     def start_api(self, i):

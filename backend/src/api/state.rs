@@ -8,7 +8,6 @@ use crate::{
         chats::streams::OpenStreams,
     },
     platform::{
-        activity::ActiveToday,
         cache::CacheStore,
         db::{Db, IdBlock},
         mail::Mailer,
@@ -36,8 +35,6 @@ pub struct Inner {
     pub open_streams: OpenStreams,
     /// Revocations whose Redis tombstone is still being written.
     pub revoked: Revoked,
-    /// Who this instance already counted as active today.
-    pub active_today: ActiveToday,
 }
 
 impl AppState {

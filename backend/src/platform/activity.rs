@@ -26,23 +26,18 @@ thread_local! {
     static SEEN: RefCell<(u64, HashSet<i64>)> = RefCell::new((0, HashSet::new()));
 }
 
-#[derive(Clone, Copy, Default)]
-pub struct ActiveToday;
-
-impl ActiveToday {
-    /// Counts `user_id` as active today: the first time this thread sees them in the day, a
-    /// background task adds them to the day's count.
-    pub fn record(&self, redis: &Redis, user_id: i64) {
-        let day = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
-        if !SEEN.with_borrow_mut(|seen| first_today(seen, day, user_id)) {
-            return;
-        }
-        let redis = redis.clone();
-        tokio::spawn(async move {
-            let today = Utc::now().date_naive();
-            redis.pfadd_ex(&key(&redis, today), &user_id.to_string(), KEEP).await;
-        });
+/// Counts `user_id` as active today: the first time this thread sees them in the day, a
+/// background task adds them to the day's count.
+pub fn record(redis: &Redis, user_id: i64) {
+    let day = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+    if !SEEN.with_borrow_mut(|seen| first_today(seen, day, user_id)) {
+        return;
     }
+    let redis = redis.clone();
+    tokio::spawn(async move {
+        let today = Utc::now().date_naive();
+        redis.pfadd_ex(&key(&redis, today), &user_id.to_string(), KEEP).await;
+    });
 }
 
 fn first_today(seen: &mut (u64, HashSet<i64>), day: u64, user_id: i64) -> bool {

@@ -86,7 +86,7 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(ApiError::bad_request("Inactive user"));
         }
         let min_lsn = lsn.or_else(|| state.writes.local(user_id));
-        state.active_today.record(&state.redis, user_id);
+        crate::platform::activity::record(&state.redis, user_id);
         // The request span (docs/logging.md) learns who is asking.
         tracing::Span::current().record("user_id", user_id);
         Ok(Self { user, session_id: claims.sid, min_lsn })
