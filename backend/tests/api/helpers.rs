@@ -349,6 +349,7 @@ impl TestAppBuilder {
             database_url: Secret::new(with_db(&env("DATABASE_URL"), &db_name)),
             database_read_urls: vec![Secret::new(with_db(&env("DATABASE_READ_URL"), &db_name))],
             database_read_verify_lsn: false,
+            db_named_statements: false,
             database_direct_url: Secret::new(with_db(&env("DATABASE_DIRECT_URL"), &db_name)),
             db_pool_size: 8,
             db_connect_timeout: Duration::from_secs(2),

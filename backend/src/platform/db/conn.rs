@@ -4,12 +4,12 @@
 
 use std::{future::Future, time::Duration};
 
-use deadpool_postgres::Object;
-use tokio_postgres::Row;
+use deadpool_postgres::{GenericClient, Object};
+use tokio_postgres::{Row, types::ToSql, types::Type};
 
 use super::{Db, Error, FromRow, Lsn, Param, Result, Role, Value, error::is_connection_failure};
 
-/// Runs unnamed statements and decodes their rows. Implemented by [`Conn`] and [`Tx`]; data
+/// Runs statements (unnamed, or named with `DB_NAMED_STATEMENTS`) and decodes their rows. Implemented by [`Conn`] and [`Tx`]; data
 /// helpers are generic over it (`async fn insert_diary(db: &mut impl Executor, ..)`), so the
 /// caller decides whether they share a transaction.
 pub trait Executor: Send {
@@ -65,6 +65,48 @@ fn decode<T: FromRow>(row: &Row) -> Result<T> {
     T::from_row(row).map_err(Error::Decode)
 }
 
+/// A pooled connection or a transaction on one: runs a statement unnamed (parsed and planned on
+/// every call) or, with `DB_NAMED_STATEMENTS`, named and cached on its server connection.
+trait Statements: GenericClient {
+    fn unnamed(&self) -> &impl tokio_postgres::GenericClient;
+
+    async fn rows_of(&self, named: bool, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, tokio_postgres::Error> {
+        if !named {
+            return tokio_postgres::GenericClient::query_typed(self.unnamed(), sql, params).await;
+        }
+        let statement = self.prepare_typed_cached(sql, &types(params)).await?;
+        GenericClient::query(self, &statement, &values(params)).await
+    }
+
+    async fn execute_of(&self, named: bool, sql: &str, params: &[Param<'_>]) -> Result<u64, tokio_postgres::Error> {
+        if !named {
+            return tokio_postgres::GenericClient::execute_typed(self.unnamed(), sql, params).await;
+        }
+        let statement = self.prepare_typed_cached(sql, &types(params)).await?;
+        GenericClient::execute(self, &statement, &values(params)).await
+    }
+}
+
+impl Statements for Object {
+    fn unnamed(&self) -> &impl tokio_postgres::GenericClient {
+        &***self
+    }
+}
+
+impl Statements for deadpool_postgres::Transaction<'_> {
+    fn unnamed(&self) -> &impl tokio_postgres::GenericClient {
+        &**self
+    }
+}
+
+fn types(params: &[Param<'_>]) -> Vec<Type> {
+    params.iter().map(|(_, ty)| ty.clone()).collect()
+}
+
+fn values<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|(value, _)| *value).collect()
+}
+
 async fn bounded<T>(timeout: Duration, call: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T> {
     match tokio::time::timeout(timeout, call).await {
         Ok(result) => Ok(result?),
@@ -72,7 +114,7 @@ async fn bounded<T>(timeout: Duration, call: impl Future<Output = Result<T, toki
     }
 }
 
-/// A pooled connection whose statements are unnamed, bounded by the query timeout, and (on a
+/// A pooled connection whose statements are bounded by the query timeout, and (on a
 /// replica) retried once on the primary when they fail.
 pub struct Conn {
     client: Object,
@@ -106,7 +148,7 @@ impl Conn {
         debug_assert_eq!(self.role, Role::Primary, "transactions write, so they run on the primary");
         let timeout = self.db.query_timeout();
         let tx = bounded(timeout, self.client.transaction()).await?;
-        Ok(Tx { tx, timeout })
+        Ok(Tx { tx, timeout, named: self.db.named_statements() })
     }
 
     /// The primary's WAL insert position, read after a commit: once the replica has replayed up to
@@ -149,7 +191,8 @@ impl Conn {
         let lsn = lsn.to_string();
         let tx = self.client.transaction().await?;
         let check: [Param<'_>; 1] = [(&lsn, tokio_postgres::types::Type::TEXT)];
-        let (replayed, rows) = tokio::try_join!(tx.query_typed(REPLAYED, &check), tx.query_typed(sql, params))?;
+        let named = self.db.named_statements();
+        let (replayed, rows) = tokio::try_join!(tx.rows_of(named, REPLAYED, &check), tx.rows_of(named, sql, params))?;
         tx.commit().await?;
         let replayed = replayed.first().and_then(|r| r.try_get::<_, bool>("value").ok()).unwrap_or(false);
         Ok(replayed.then_some(rows))
@@ -161,7 +204,7 @@ impl Conn {
         let read = async {
             match verify {
                 Some(lsn) => self.verified(sql, params, lsn).await,
-                None => self.client.query_typed(sql, params).await.map(Some),
+                None => self.client.rows_of(self.db.named_statements(), sql, params).await.map(Some),
             }
         };
         match tokio::time::timeout(timeout, read).await {
@@ -200,13 +243,13 @@ impl Executor for Conn {
                 }
             }
         }
-        bounded(self.db.query_timeout(), self.client.query_typed(sql, params)).await
+        bounded(self.db.query_timeout(), self.client.rows_of(self.db.named_statements(), sql, params)).await
     }
 
     /// Runs a statement on the primary; writes are never retried.
     async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         debug_assert_eq!(self.role, Role::Primary, "writes go to the primary");
-        bounded(self.db.query_timeout(), self.client.execute_typed(sql, params)).await
+        bounded(self.db.query_timeout(), self.client.execute_of(self.db.named_statements(), sql, params)).await
     }
 }
 
@@ -215,6 +258,7 @@ impl Executor for Conn {
 pub struct Tx<'a> {
     tx: deadpool_postgres::Transaction<'a>,
     timeout: Duration,
+    named: bool,
 }
 
 impl Tx<'_> {
@@ -225,10 +269,10 @@ impl Tx<'_> {
 
 impl Executor for Tx<'_> {
     async fn rows(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
-        bounded(self.timeout, self.tx.query_typed(sql, params)).await
+        bounded(self.timeout, self.tx.rows_of(self.named, sql, params)).await
     }
 
     async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
-        bounded(self.timeout, self.tx.execute_typed(sql, params)).await
+        bounded(self.timeout, self.tx.execute_of(self.named, sql, params)).await
     }
 }

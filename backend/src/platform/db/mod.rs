@@ -1,6 +1,8 @@
 //! Postgres access: a write pool (primary) and a read pool per replica (`DATABASE_READ_URLS`), all
 //! through PgBouncer in transaction mode, so every statement is an *unnamed* one (`query_typed`),
-//! which PgBouncer 1.18 and newer versions alike multiplex safely.
+//! which PgBouncer 1.18 and newer versions alike multiplex safely. With `DB_NAMED_STATEMENTS`
+//! (PgBouncer >= 1.21 with `max_prepared_statements`, or a direct connection) each statement is
+//! prepared once per connection and reused, which saves its parse and plan on every call.
 //!
 //! Routing reads: a replica is used when it is healthy (reachable, lag within bounds) and, for a
 //! user who wrote recently, has replayed that user's last write (the primary's WAL insert position
@@ -75,6 +77,8 @@ struct DbInner {
     next: AtomicUsize,
     /// `DATABASE_READ_VERIFY_LSN`: recent writers' replica reads check the replay position.
     verify_lsn: bool,
+    /// `DB_NAMED_STATEMENTS`: statements prepared once per connection ([`Conn`]).
+    named: bool,
     query_timeout: Duration,
 }
 
@@ -110,6 +114,7 @@ impl Db {
                 replicas,
                 next: AtomicUsize::new(0),
                 verify_lsn: settings.database_read_verify_lsn,
+                named: settings.db_named_statements,
                 query_timeout: settings.db_query_timeout,
             }),
         })
@@ -183,6 +188,10 @@ impl Db {
 
     fn query_timeout(&self) -> Duration {
         self.inner.query_timeout
+    }
+
+    fn named_statements(&self) -> bool {
+        self.inner.named
     }
 }
 

@@ -73,6 +73,10 @@ pub struct Settings {
     /// `DATABASE_READ_VERIFY_LSN`: a read URL may hide several replicas (a Kubernetes service),
     /// so recent writers' reads check the replay position in their own transaction.
     pub database_read_verify_lsn: bool,
+    /// `DB_NAMED_STATEMENTS`: statements are prepared once per server connection and reused
+    /// (PgBouncer >= 1.21 with `max_prepared_statements`, or direct connections); off, every
+    /// statement is unnamed and parsed on each call, which PgBouncer 1.18 needs.
+    pub db_named_statements: bool,
     /// Direct (session) connection to the primary: migrations and job storage.
     pub database_direct_url: Secret,
     pub db_pool_size: usize,
@@ -155,6 +159,7 @@ impl Settings {
             listen_addr: env.optional("LISTEN_ADDR").unwrap_or_else(|| "0.0.0.0:8000".into()),
             database_read_urls: read_urls(env, &database_url),
             database_read_verify_lsn: env.parse_or("DATABASE_READ_VERIFY_LSN", false),
+            db_named_statements: env.parse_or("DB_NAMED_STATEMENTS", false),
             database_direct_url: Secret::new(
                 env.optional("DATABASE_DIRECT_URL").unwrap_or_else(|| database_url.clone()),
             ),
