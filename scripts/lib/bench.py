@@ -4,6 +4,7 @@ with wrk through nginx, samples the API's memory, and prints the table."""
 import asyncio, base64, datetime, hashlib, hmac, json, os, platform, re, subprocess, sys, tempfile, threading, time, urllib.request
 
 import bench_search
+import bench_streams
 
 BIN = sys.argv[1]
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
@@ -212,13 +213,31 @@ http {{ access_log off; client_body_temp_path {WORK}; proxy_temp_path {WORK}; fa
         subprocess.run(["nginx", "-c", f"{WORK}/nginx.conf", "-p", WORK, "-s", "stop"], check=False)
 
 
+def ceiling_proxied(script):
+    """nginx (the stack's, with its real config) in front of a minimal keep-alive upstream that
+    returns a constant, in the API's place: what every proxied request shares."""
+    conf = f"""worker_processes auto; pid {WORK}/upstream.pid; error_log {WORK}/upstream-error.log;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {WORK}; proxy_temp_path {WORK};
+  fastcgi_temp_path {WORK}; uwsgi_temp_path {WORK}; scgi_temp_path {WORK};
+  server {{ listen {API}; location / {{ default_type application/json; return 200 '{{"ok":true}}'; }} }} }}"""
+    write(f"{WORK}/upstream.conf", conf)
+    subprocess.run(["nginx", "-c", f"{WORK}/upstream.conf", "-p", WORK], check=True)
+    try:
+        wrk(f"{NGINX}/api/v1/users/me", script, duration=2)
+        return wrk(f"{NGINX}/api/v1/users/me", script)
+    finally:
+        subprocess.run(["nginx", "-c", f"{WORK}/upstream.conf", "-p", WORK, "-s", "stop"], check=False)
+        time.sleep(0.5)
+
+
 def ceiling_pgbench():
     subprocess.run(["psql", with_db(DIRECT, "postgres"), "-qc", "create database pgbench"], check=False, capture_output=True)
     url = with_db(DIRECT, "pgbench")
     subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], check=True, capture_output=True)
     time.sleep(1)  # let the replica replay the new database
     ro = with_db(os.environ["DATABASE_READ_URL"], "pgbench")
-    out = subprocess.run(["pgbench", "-S", "-n", "-c", "64", "-j", "2", "-T", str(DURATION), ro], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["pgbench", "-S", "-n", "-c", "64", "-j", "2", "-T", str(max(2, DURATION)), ro], capture_output=True, text=True, check=True).stdout
     return {"rps": float(re.search(r"tps = ([\d.]+)", out).group(1))}
 
 
@@ -231,10 +250,10 @@ select id, user_id, title, content, mood, weather, diary_date, created_at, updat
 """
 
 
-def ceiling_list():
+def ceiling_list(url=None, mode="extended"):
     write(f"{WORK}/list.sql", LIST_SQL % {"users": USERS})
-    out = subprocess.run(["pgbench", "-n", "-M", "extended", "-c", "64", "-j", "2", "-T", str(DURATION), "-f", f"{WORK}/list.sql",
-                          os.environ["DATABASE_READ_URL"]], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["pgbench", "-n", "-M", mode, "-c", "64", "-j", "2", "-T", str(max(2, DURATION)), "-f", f"{WORK}/list.sql",
+                          url or os.environ["DATABASE_READ_URL"]], capture_output=True, text=True, check=True).stdout
     return {"rps": float(re.search(r"tps = ([\d.]+)", out).group(1))}
 
 
@@ -259,6 +278,35 @@ async def hold_idle(n):
     return conns
 
 
+def named_statements(rows, ceilings, url):
+    """The diary list with unnamed and with named prepared statements (DB_NAMED_STATEMENTS), on
+    direct connections to the replica and the primary (Debian's PgBouncer 1.18 cannot keep named
+    ones), in turns: off, on, off, on; each row is the mean of its two runs."""
+    replica = os.environ["DATABASE_REPLICA_DIRECT_URL"]
+    ceilings["list_direct"] = ceiling_list(replica)
+    ceilings["list_direct_prepared"] = ceiling_list(replica, "prepared")
+    log(f"ceilings: the list statement direct to the replica, unnamed {ceilings['list_direct']['rps']:,.0f}/s, "
+        f"named {ceilings['list_direct_prepared']['rps']:,.0f}/s")
+    script = lua("diaries", GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"})
+    runs = {"false": [], "true": []}
+    for named in ("false", "true", "false", "true"):
+        api = start_api(DATABASE_URL=DIRECT, DATABASE_READ_URL=replica, DB_NAMED_STATEMENTS=named)
+        wrk(url, script, duration=2)
+        sampler = Sampler(api)
+        r = wrk(url, script)
+        r["rss"] = sampler.stop()
+        runs[named].append(r)
+        api.stop()
+    for named, label, ceiling in (("false", "unnamed statements", "list_direct"), ("true", "named prepared statements", "list_direct_prepared")):
+        two = runs[named]
+        r = {k: sum(x[k] for x in two) / 2 for k in ("rps", "p50", "p99")}
+        r.update(errors=sum(x["errors"] for x in two), rss=max(x["rss"] for x in two), ceiling=ceiling,
+                 name=f"GET /diaries?page=1&per_page=10, direct to the replica (and primary), {label} (mean of 2 alternating runs: "
+                      + " / ".join(f"{x['rps']:,.0f}" for x in two) + ")")
+        rows.append(r)
+        log(f"{r['name']}: {r['rps']:.0f} rps")
+
+
 def main():
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {platform.platform()}"
     log("machine:", machine)
@@ -270,9 +318,11 @@ def main():
 
     log("ceilings: nginx constant, pgbench -S and the list statement through PgBouncer, redis-benchmark GET")
     ceilings["nginx"] = ceiling_nginx()
+    ceilings["proxied"] = ceiling_proxied(lua("me", GET_BODY % {"path": "/api/v1/users/me"}))
     ceilings["pgbench"] = ceiling_pgbench()
     ceilings["list"] = ceiling_list()
     ceilings["redis"] = ceiling_redis()
+    log("ceilings (req/s): " + ", ".join(f"{k} {v['rps']:,.0f}" for k, v in ceilings.items()))
 
     decade = bench_search.seed(sys.modules[__name__])
     api = start_api()
@@ -306,6 +356,7 @@ def main():
     api = start_api(CACHE_ENABLED="false")
     scenario("GET /diaries/stats (cache off)", f"{base}/diaries/stats", lua("stats_off", GET_BODY % {"path": "/api/v1/diaries/stats"}), "pgbench")
     api.stop()
+    named_statements(rows, ceilings, f"{base}/diaries")
     api = start_api()
     scenario("POST /diaries (+ 3 jobs, in one statement)", f"{base}/diaries", lua("post", POST_DIARY), warmup=False)
     jobs = int(psql("select count(*) from apalis.jobs"))
@@ -381,27 +432,38 @@ def main():
     held = api.rss_mb()
     for _, w in conns:
         w.close()
+    # Closed for real before the next scenario opens as many again (file descriptors).
+    loop.run_until_complete(asyncio.gather(*(w.wait_closed() for _, w in conns), return_exceptions=True))
     loop.close()
     rows.append({"name": f"{IDLE} idle keep-alive connections held by one API process (opened in {time.time() - started:.1f}s)",
                  "rps": None, "p50": None, "p99": None, "errors": IDLE - len(conns), "rss": held, "ceiling": None})
     api.stop()
+    bench_streams.measure(sys.modules[__name__], rows)
     llm.stop()
 
     # The table.
     head = f"Machine: {machine}. Date: {datetime.date.today()}. wrk -t2 -c{CONNECTIONS} -d{DURATION}s through nginx, on the same machine. {USERS} users x {DIARIES} diaries."
-    lines = [head, "", "| scenario | req/s | p50 ms | p99 ms | errors | API peak RSS MB | share of ceiling |", "|---|---:|---:|---:|---:|---:|---|"]
+    lines = [head, "", "| scenario | req/s | p50 ms | p99 ms | errors | API peak RSS MB | share of ceiling | share of proxied ceiling |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
-        share = ""
+        share, proxied = "", ""
         if r["ceiling"] and r["rps"]:
             c = ceilings[r["ceiling"]]["rps"]
             share = f"{r['rps'] / c:.0%} of {r['ceiling']} ({c:,.0f}/s)"
+        if r["rps"]:
+            proxied = f"{r['rps'] / ceilings['proxied']['rps']:.1%}"
         fmt = lambda v, f: "—" if v is None else format(v, f)
-        lines.append(f"| {r['name']} | {fmt(r['rps'], ',.0f')} | {fmt(r['p50'], '.1f')} | {fmt(r['p99'], '.1f')} | {r['errors']} | {r['rss']:.0f} | {share} |")
-    lines.append(f"| API idle RSS | — | — | — | — | {idle_rss:.0f} | |")
-    lines.append(f"| ceiling: nginx returning a constant | {ceilings['nginx']['rps']:,.0f} | {ceilings['nginx']['p50']:.1f} | {ceilings['nginx']['p99']:.1f} | {ceilings['nginx']['errors']} | — | |")
-    lines.append(f"| ceiling: pgbench -S through PgBouncer (replica, 64 clients) | {ceilings['pgbench']['rps']:,.0f} | — | — | — | — | |")
-    lines.append(f"| ceiling: the list statement alone, pgbench through PgBouncer (replica, 64 clients) | {ceilings['list']['rps']:,.0f} | — | — | — | — | |")
-    lines.append(f"| ceiling: redis-benchmark GET (128 clients) | {ceilings['redis']['rps']:,.0f} | — | — | — | — | |")
+        lines.append(f"| {r['name']} | {fmt(r['rps'], ',.0f')} | {fmt(r['p50'], '.1f')} | {fmt(r['p99'], '.1f')} | {r['errors']} | {r['rss']:.0f} | {share} | {proxied} |")
+    lines.append(f"| API idle RSS | — | — | — | — | {idle_rss:.0f} | | |")
+    lines.append(f"| ceiling: nginx returning a constant | {ceilings['nginx']['rps']:,.0f} | {ceilings['nginx']['p50']:.1f} | {ceilings['nginx']['p99']:.1f} | {ceilings['nginx']['errors']} | — | | |")
+    p = ceilings["proxied"]
+    lines.append(f"| ceiling: nginx in front of a keep-alive upstream returning a constant (GET /api/v1/users/me, the stack's nginx config) | {p['rps']:,.0f} | {p['p50']:.1f} | {p['p99']:.1f} | {p['errors']} | — | {p['rps'] / ceilings['nginx']['rps']:.0%} of nginx | 100% |")
+    lines.append(f"| ceiling: pgbench -S through PgBouncer (replica, 64 clients) | {ceilings['pgbench']['rps']:,.0f} | — | — | — | — | | |")
+    lines.append(f"| ceiling: the list statement alone, pgbench through PgBouncer (replica, 64 clients) | {ceilings['list']['rps']:,.0f} | — | — | — | — | | |")
+    for key, what in (("list_direct", "unnamed (-M extended)"), ("list_direct_prepared", "named (-M prepared)")):
+        if key in ceilings:
+            lines.append(f"| ceiling: the list statement alone, {what}, pgbench direct to the replica (64 clients) | {ceilings[key]['rps']:,.0f} | — | — | — | — | | |")
+    lines.append(f"| ceiling: redis-benchmark GET (128 clients) | {ceilings['redis']['rps']:,.0f} | — | — | — | — | | |")
     lines.append("")
     lines.append("Cache hit ratio over the cached scenarios, warm-up included: " + ", ".join(f"{c} {r:.1%}" for c, r in sorted(ratios.items())) + ".")
     table = "\n".join(lines)
