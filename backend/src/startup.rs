@@ -54,6 +54,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (state, replica_monitor) = build_state(&settings).await?;
+        // The API's reads get a first cache level in this process; the worker only invalidates.
+        state.cache.start_local(settings.cache_local.max_bytes, settings.cache_local.ttl);
         let listener = TcpListener::bind(&settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;

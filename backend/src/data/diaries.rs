@@ -2,14 +2,14 @@
 //! analysis the analysis job stores.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, types::Type};
 use utoipa::ToSchema;
 
 use crate::platform::db::{self, Executor, FromRow, IdBlock, Param};
 
 // A diary as stored and as served (a plain comment: a doc comment would change its OpenAPI schema).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Diary {
     pub id: i64,
     pub user_id: i64,

@@ -43,6 +43,9 @@ fn register_zero(job_kinds: &[&str]) {
         for result in ["hit", "miss", "error"] {
             metrics::counter!("cache_requests_total", "cache" => cache.name(), "result" => result).absolute(0);
         }
+        for result in ["hit", "miss", "bypass"] {
+            metrics::counter!("cache_local_requests_total", "cache" => cache.name(), "result" => result).absolute(0);
+        }
         // Registered, so its panels have series before the first miss recomputes a value.
         let _ = metrics::histogram!("cache_recompute_duration_seconds", "cache" => cache.name());
     }

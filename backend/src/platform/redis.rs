@@ -246,6 +246,21 @@ impl Redis {
         .is_some()
     }
 
+    /// Publishes `payload` on `channel`.
+    pub async fn publish(&self, channel: &str, payload: &str) -> bool {
+        self.run("publish", |mut c| async move { c.publish::<_, _, ()>(channel, payload).await }).await.is_some()
+    }
+
+    /// Deletes `keys` and publishes `payload` on `channel`, in one round trip (in that order).
+    pub async fn del_and_publish(&self, keys: &[String], channel: &str, payload: &str) -> bool {
+        let keys = keys.to_vec();
+        self.run("del", |mut c| async move {
+            redis::pipe().del(&keys).ignore().publish(channel, payload).ignore().query_async::<()>(&mut c).await
+        })
+        .await
+        .is_some()
+    }
+
     pub async fn lrange(&self, key: &str) -> Option<Vec<String>> {
         self.run("lrange", |mut c| async move { c.lrange::<_, Vec<String>>(key, 0, -1).await }).await
     }

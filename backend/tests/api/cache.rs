@@ -14,6 +14,10 @@ async fn plant(app: &TestApp, key: &str, value: Value) {
     let mut envelope: Value = serde_json::from_str(&raw).unwrap();
     envelope["v"] = value;
     app.state.redis.set_ex(&full, &envelope.to_string(), std::time::Duration::from_secs(60)).await;
+    // As a write would: this instance's first level forgets its copy too.
+    let (cache, id) = key.strip_prefix("c:").unwrap().split_once(':').unwrap();
+    let cache = dearme::platform::cache::Cache::ALL.into_iter().find(|c| c.name() == cache).unwrap();
+    app.state.cache.evict_local(&dearme::platform::cache::CacheKey::new(cache, id));
 }
 
 fn today() -> chrono::NaiveDate {
@@ -169,4 +173,37 @@ async fn cached_reads_stay_correct_while_redis_is_down() {
     .await;
     assert_eq!(json_of(app.get("/api/v1/friends", Some(&b)).await, StatusCode::OK).await["total"], 1);
     assert!(metric(r#"cache_requests_total{cache="stats",result="error"}"#) >= 2.0);
+}
+
+#[tokio::test]
+async fn the_first_diary_page_is_cached_and_replaced_after_each_kind_of_diary_write() {
+    let app = TestApp::spawn().await;
+    let token = app.user("minji").await;
+    let id = app.user_id(&token).await;
+    let diary = app.diary(&token, 1, Some("happy")).await;
+    let list = async || json_of(app.get("/api/v1/diaries", Some(&token)).await, StatusCode::OK).await;
+    let first = list().await;
+    assert_eq!(first["total"], 1);
+    let mut planted = first.clone();
+    planted["total"] = json!(999);
+    plant(&app, &format!("c:diary_page:{id}"), planted).await;
+    assert_eq!(list().await["total"], 999, "page 1 of ten, unfiltered, is served from Redis");
+    let explicit = json_of(app.get("/api/v1/diaries?page=1&per_page=10", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(explicit["total"], 999, "the same page, asked for explicitly");
+    for other in ["/api/v1/diaries?per_page=5", "/api/v1/diaries?page=2", "/api/v1/diaries?mood=happy"] {
+        assert_eq!(
+            json_of(app.get(other, Some(&token)).await, StatusCode::OK).await["total"],
+            1,
+            "{other} is not cached"
+        );
+    }
+
+    let created = app.diary(&token, 0, Some("sad")).await;
+    assert_eq!(list().await["items"][0]["id"], created["id"], "a new diary replaces the cached page");
+    let path = format!("/api/v1/diaries/{}", diary["id"]);
+    json_of(app.patch(&path, Some(&token), json!({ "title": "고친 제목" })).await, StatusCode::OK).await;
+    assert_eq!(list().await["items"][1]["title"], "고친 제목", "so does an edit");
+    assert_eq!(app.delete(&path, Some(&token)).await.status(), StatusCode::NO_CONTENT);
+    let after = list().await;
+    assert_eq!((after["total"].clone(), after["items"].as_array().unwrap().len()), (json!(1), 1), "and a deletion");
 }

@@ -373,6 +373,7 @@ impl TestAppBuilder {
             log_json: false,
             cache_enabled: true,
             cache_ttls: Default::default(),
+            cache_local: Default::default(),
             llm: dearme::platform::settings::LlmSettings {
                 provider: dearme::platform::settings::LlmProvider::Dev,
                 base_url: format!("http://{llm_addr}/v1"),

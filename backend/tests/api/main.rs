@@ -15,6 +15,7 @@ mod helpers;
 mod hostile;
 mod http;
 mod instances;
+mod local_cache;
 mod memory;
 mod mental;
 mod notifications;

@@ -18,6 +18,9 @@ use crate::{
     replication::reads,
 };
 
+/// The diary list past its cached first page: every read reaches a database server.
+const LIST: &str = "/api/v1/diaries?per_page=20";
+
 /// Reads served by the replica named `name` (its host:port).
 fn replica_reads(name: &str) -> u64 {
     let text = dearme::platform::metrics::exposition();
@@ -105,7 +108,7 @@ async fn reads_rotate_over_the_replicas_and_a_paused_one_serves_only_who_it_has_
     // Both replicas fresh: reads rotate over them.
     let before = replica_reads(&second);
     for _ in 0..6 {
-        json_of(app.get("/api/v1/diaries", Some(&bystander)).await, StatusCode::OK).await;
+        json_of(app.get(LIST, Some(&bystander)).await, StatusCode::OK).await;
     }
     assert!(replica_reads(&second) >= before + 2, "the second replica takes its turn");
 
@@ -118,7 +121,7 @@ async fn reads_rotate_over_the_replicas_and_a_paused_one_serves_only_who_it_has_
 
     let (second_before, primary_before) = (replica_reads(&second), reads("primary", "read_your_writes"));
     for _ in 0..6 {
-        let list = json_of(app.get("/api/v1/diaries", Some(&writer)).await, StatusCode::OK).await;
+        let list = json_of(app.get(LIST, Some(&writer)).await, StatusCode::OK).await;
         assert_eq!(list["total"], 2, "the writer always sees both diaries");
     }
     assert_eq!(replica_reads(&second), second_before, "the paused replica never serves the writer");
@@ -126,7 +129,7 @@ async fn reads_rotate_over_the_replicas_and_a_paused_one_serves_only_who_it_has_
 
     // Someone with no recent write may still be served by the paused replica.
     for _ in 0..6 {
-        json_of(app.get("/api/v1/diaries", Some(&bystander)).await, StatusCode::OK).await;
+        json_of(app.get(LIST, Some(&bystander)).await, StatusCode::OK).await;
     }
     assert!(replica_reads(&second) > second_before, "the paused replica still serves the bystander");
 }
@@ -150,7 +153,7 @@ async fn a_stopped_replica_leaves_the_rotation_and_its_metrics_say_so() {
     assert!(app.state.db.replicas()[0].health.is_usable(), "the first is still in use");
 
     for _ in 0..6 {
-        let list = tokio::time::timeout(Duration::from_secs(5), app.get("/api/v1/diaries", Some(&token))).await;
+        let list = tokio::time::timeout(Duration::from_secs(5), app.get(LIST, Some(&token))).await;
         assert_eq!(json_of(list.expect("no hang"), StatusCode::OK).await["total"], 1);
     }
     let text = app.get("/metrics", None).await.text().await.unwrap();
@@ -189,7 +192,7 @@ async fn behind_one_read_url_a_recent_writers_read_checks_the_replay_position_it
     assert!(reads("primary", "read_your_writes_checked") > checked, "the read itself found the replica behind");
 
     let served = replica_reads(&second_replica_name());
-    json_of(app.get("/api/v1/diaries", Some(&bystander)).await, StatusCode::OK).await;
+    json_of(app.get(LIST, Some(&bystander)).await, StatusCode::OK).await;
     assert!(replica_reads(&second_replica_name()) > served, "without a recent write there is nothing to check");
 
     admin2("select pg_wal_replay_resume()").await;

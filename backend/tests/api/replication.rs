@@ -10,6 +10,9 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, admin, env, json_of, with_db};
 
+/// The diary list past its cached first page: every read reaches a database server.
+const LIST: &str = "/api/v1/diaries?per_page=20";
+
 /// Reads routed to `role` for `reason`, over every replica label.
 pub fn reads(role: &str, reason: &str) -> u64 {
     let text = dearme::platform::metrics::exposition();
@@ -62,7 +65,7 @@ async fn a_user_sees_their_own_write_at_once_while_replica_replay_is_paused() {
     // ...yet the author reads it back at once, through the API.
     let got = json_of(app.get(&format!("/api/v1/diaries/{id}"), Some(&token)).await, StatusCode::OK).await;
     assert_eq!(got["id"], id);
-    let list = json_of(app.get("/api/v1/diaries", Some(&token)).await, StatusCode::OK).await;
+    let list = json_of(app.get(LIST, Some(&token)).await, StatusCode::OK).await;
     assert_eq!(list["total"], 1);
     let stats = json_of(app.get("/api/v1/diaries/stats", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(stats["total_count"], 1);
@@ -71,7 +74,7 @@ async fn a_user_sees_their_own_write_at_once_while_replica_replay_is_paused() {
     drop(paused);
     app.wait_for_replica().await;
     let before_replica = reads("replica", "healthy");
-    json_of(app.get("/api/v1/diaries", Some(&token)).await, StatusCode::OK).await;
+    json_of(app.get(LIST, Some(&token)).await, StatusCode::OK).await;
     assert!(reads("replica", "healthy") > before_replica, "once replayed, reads return to the replica");
 }
 
@@ -102,7 +105,7 @@ async fn a_replica_lagging_past_the_bound_is_taken_out_of_rotation() {
         app.state.db.replicas()[0].health.lag_bytes()
     );
     let before = reads("primary", "replica_unhealthy");
-    json_of(app.get("/api/v1/diaries", Some(&bystander)).await, StatusCode::OK).await;
+    json_of(app.get(LIST, Some(&bystander)).await, StatusCode::OK).await;
     assert!(
         reads("primary", "replica_unhealthy") > before,
         "a user with no recent write is also served by the primary"
@@ -143,7 +146,7 @@ async fn reads_fall_back_to_the_primary_without_hanging_when_the_replica_is_down
     pg_ctl_replica("stop");
 
     for _ in 0..3 {
-        let res = tokio::time::timeout(Duration::from_secs(8), app.get("/api/v1/diaries", Some(&token)))
+        let res = tokio::time::timeout(Duration::from_secs(8), app.get(LIST, Some(&token)))
             .await
             .expect("a read must not hang on a dead replica");
         assert_eq!(json_of(res, StatusCode::OK).await["total"], 1);
@@ -175,7 +178,7 @@ async fn the_api_starts_and_serves_from_the_primary_when_the_replica_is_unreacha
     let me = json_of(app.get("/api/v1/users/me", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(me["username"], "minji");
     app.diary(&token, 0, None).await;
-    let list = json_of(app.get("/api/v1/diaries", Some(&token)).await, StatusCode::OK).await;
+    let list = json_of(app.get(LIST, Some(&token)).await, StatusCode::OK).await;
     assert_eq!(list["total"], 1);
     assert!(reads("primary", "replica_unhealthy") > before, "reads went to the primary");
     assert_eq!(reads("replica", "healthy"), 0, "nothing was read from the dead replica");
@@ -187,18 +190,18 @@ async fn the_api_starts_and_serves_from_the_primary_when_the_replica_is_unreacha
     assert_eq!(ready["checks"]["replica"]["in_use"], false);
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A private Redis server for one test, so stopping it disturbs no one else.
-struct PrivateRedis {
-    port: u16,
+pub struct PrivateRedis {
+    pub port: u16,
     child: Option<std::process::Child>,
 }
 
 impl PrivateRedis {
-    fn start(port: u16) -> Self {
+    pub fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
@@ -213,7 +216,7 @@ impl PrivateRedis {
         Self { port, child: Some(child) }
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -24,7 +24,8 @@ use crate::{
 const NOT_FOUND: &str = "Diary not found";
 
 /// One round trip: the page and the total (an index-only count) together; only a page past the
-/// end needs a separate count.
+/// end needs a separate count. The first page as the app asks for it (ten, unfiltered) is cached
+/// per user, invalidated by the user's diary writes like the stats.
 #[utoipa::path(
     get, path = "/api/v1/diaries", tag = "diaries",
     security(("bearer" = [])),
@@ -41,10 +42,17 @@ pub async fn list_diaries(
     auth: AuthUser,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> ApiResult<Json<DiaryPage>> {
-    let mut db = state.db.reader(auth.min_lsn).await?;
-    let offset = page::offset(q.page, q.per_page);
-    let (items, total) = diaries::list_page(&mut db, auth.id(), q.mood.as_deref(), q.per_page, offset).await?;
-    Ok(Json(DiaryPage { items, total, page: q.page, per_page: q.per_page }))
+    let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
+    let read = || async {
+        let mut db = state.db.reader(min_lsn).await?;
+        let offset = page::offset(q.page, q.per_page);
+        let (items, total) = diaries::list_page(&mut db, user_id, q.mood.as_deref(), q.per_page, offset).await?;
+        Ok(Computed { role: db.role(), value: DiaryPage { items, total, page: q.page, per_page: q.per_page } })
+    };
+    if q.page == 1 && q.per_page == page::ten() && q.mood.is_none() {
+        return Ok(Json(state.cache.cached(&CacheKey::new(Cache::DiaryPage, user_id), min_lsn, read).await?));
+    }
+    Ok(Json(read().await?.value))
 }
 
 #[utoipa::path(

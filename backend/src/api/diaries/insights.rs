@@ -22,13 +22,14 @@ use crate::{
 };
 
 /// The cached reads a diary write on `date` changes: the author's aggregates for today, that
-/// month's calendar and the count.
+/// month's calendar, the count and the list's first page.
 pub fn keys_changed_by_diary_write(user_id: i64, date: NaiveDate) -> Vec<CacheKey> {
     let today = today();
     vec![
         stats_key(user_id, today),
         weekly_insight_key(user_id, today),
         CacheKey::new(Cache::DiaryCount, user_id),
+        CacheKey::new(Cache::DiaryPage, user_id),
         calendar_key(user_id, i64::from(date.year()), i64::from(date.month())),
     ]
 }

@@ -134,7 +134,7 @@ impl Validate for ListQuery {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct DiaryPage {
     pub items: Vec<Diary>,
     pub total: i64,

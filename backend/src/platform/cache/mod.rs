@@ -1,4 +1,5 @@
-//! Cache-aside over Redis, used by every cached read.
+//! Cache-aside over Redis, used by every cached read, with a first level in the API's own
+//! process in front of it ([`local`]).
 //!
 //! - **Typed keys** (`CacheKey`) under the app's versioned prefix; JSON values; TTLs from settings,
 //!   with ±10 % jitter so keys filled together do not expire together.
@@ -13,13 +14,20 @@
 //!   primary, via the normal routing).
 //! - **Redis down or slow**: every call degrades to computing from Postgres (bounded by the Redis
 //!   timeout and back-off in `crate::platform::redis`).
+//! - **Two levels** (API instances): a hit in this process's [`Local`] costs no round trip;
+//!   invalidations reach every instance over a Redis channel, and without that channel the
+//!   first level is not used.
+
+mod local;
 
 use std::{
     collections::HashMap,
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
+
+pub use local::Local;
 
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OnceCell;
@@ -42,10 +50,12 @@ pub enum Cache {
     DiaryCount,
     Friends,
     FriendsWithPersona,
+    /// The first page of the diary list (ten, newest first, unfiltered): the hottest read.
+    DiaryPage,
 }
 
 impl Cache {
-    pub const ALL: [Cache; 7] = [
+    pub const ALL: [Cache; 8] = [
         Self::Persona,
         Self::Stats,
         Self::Calendar,
@@ -53,6 +63,7 @@ impl Cache {
         Self::DiaryCount,
         Self::Friends,
         Self::FriendsWithPersona,
+        Self::DiaryPage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +75,7 @@ impl Cache {
             Self::DiaryCount => "diary_count",
             Self::Friends => "friends",
             Self::FriendsWithPersona => "friends_with_persona",
+            Self::DiaryPage => "diary_page",
         }
     }
 }
@@ -89,7 +101,7 @@ impl TtlOf for CacheTtls {
     fn of(&self, cache: Cache) -> Duration {
         match cache {
             Cache::Persona => self.persona,
-            Cache::Stats | Cache::Calendar | Cache::WeeklyInsight | Cache::DiaryCount => self.stats,
+            Cache::Stats | Cache::Calendar | Cache::WeeklyInsight | Cache::DiaryCount | Cache::DiaryPage => self.stats,
             Cache::Friends | Cache::FriendsWithPersona => self.friends,
         }
     }
@@ -128,12 +140,61 @@ struct StoreInner {
     ttls: CacheTtls,
     enabled: bool,
     single_flight: SingleFlight,
+    /// The first level, once [`CacheStore::start_local`] ran (API instances only).
+    local: OnceLock<Arc<Local>>,
+    /// Where invalidations are published, for every instance's first level.
+    channel: String,
 }
 
 impl CacheStore {
     /// `db`: whose replica's replay position stamps the values read there.
     pub fn new(redis: Redis, db: Db, ttls: CacheTtls, enabled: bool) -> Self {
-        Self(Arc::new(StoreInner { redis, db, ttls, enabled, single_flight: SingleFlight::default() }))
+        let channel = redis.key(format_args!("c:invalidated"));
+        Self(Arc::new(StoreInner {
+            redis,
+            db,
+            ttls,
+            enabled,
+            single_flight: SingleFlight::default(),
+            local: OnceLock::new(),
+            channel,
+        }))
+    }
+
+    /// Puts a first level of at most `max_bytes`, entries living at most `ttl`, in front of
+    /// Redis, and starts listening for invalidations (an API instance does this at start).
+    pub fn start_local(&self, max_bytes: u64, ttl: Duration) {
+        if !self.0.enabled || max_bytes == 0 {
+            return;
+        }
+        let local = Local::new(max_bytes, ttl);
+        if self.0.local.set(local.clone()).is_ok() {
+            for gauge in ["cache_local_live", "cache_local_entries", "cache_local_bytes"] {
+                metrics::gauge!(gauge).set(0.0);
+            }
+            tokio::spawn(local.listen(self.0.redis.clone(), self.0.channel.clone()));
+        }
+    }
+
+    /// Whether this process's first level is in use (its invalidation channel is live).
+    pub fn local_in_use(&self) -> bool {
+        self.0.local.get().is_some_and(|local| local.snapshot().in_use())
+    }
+
+    /// Whether this process's first level holds `key` (tests, diagnostics).
+    pub fn holds_locally(&self, key: &CacheKey) -> bool {
+        self.0.local.get().is_some_and(|local| local.get(&self.redis_key(key)).is_some())
+    }
+
+    /// Evicts `key` from this process's first level only (tests that plant values in Redis).
+    pub fn evict_local(&self, key: &CacheKey) {
+        if let Some(local) = self.0.local.get() {
+            local.evict([self.redis_key(key)]);
+        }
+    }
+
+    fn redis_key(&self, key: &CacheKey) -> String {
+        self.0.redis.key(format_args!("c:{}:{}", key.cache.name(), key.id))
     }
 
     /// Cache-aside read: the cached value, or `compute` (run once per key at a time) cached.
@@ -147,10 +208,15 @@ impl CacheStore {
         if !self.0.enabled {
             return Ok(compute().await?.value);
         }
-        let redis_key = self.0.redis.key(format_args!("c:{name}:{}", key.id));
-        let lease_key = format!("{redis_key}:lease");
-        if let Some(value) = self.cache_lookup::<T>(name, &redis_key, min_lsn).await {
+        let redis_key = self.redis_key(key);
+        let first = FirstLevel::new(self.0.local.get());
+        if let Some(value) = first.lookup(name, &redis_key, min_lsn) {
             metrics::counter!("cache_requests_total", "cache" => name, "result" => "hit").increment(1);
+            return Ok(value);
+        }
+        if let Some((value, raw)) = self.cache_lookup::<T>(name, &redis_key, min_lsn).await {
+            metrics::counter!("cache_requests_total", "cache" => name, "result" => "hit").increment(1);
+            first.keep(&redis_key, &raw);
             return Ok(value);
         }
         metrics::counter!("cache_requests_total", "cache" => name, "result" => "miss").increment(1);
@@ -161,28 +227,7 @@ impl CacheStore {
             flights.entry(redis_key.clone()).or_default().clone()
         };
         let mut compute = Some(compute);
-        let result = flight
-            .get_or_try_init(|| async {
-                let token = random::token(8);
-                let holds_lease = self.0.redis.set_nx_px(&lease_key, &token, LEASE).await;
-                if holds_lease == Some(false)
-                    && let Some(raw) = self.wait_for_fill(&redis_key).await
-                {
-                    return Ok(raw);
-                }
-                let started = Instant::now();
-                let computed = compute.take().expect("the initialiser runs once")().await?;
-                metrics::histogram!("cache_recompute_duration_seconds", "cache" => name)
-                    .record(started.elapsed().as_secs_f64());
-                let raw = self.encode(&computed)?;
-                if holds_lease == Some(true) {
-                    let ttl = jitter(self.0.ttls.of(key.cache));
-                    self.0.redis.fill_if_leased(&redis_key, &lease_key, &token, &raw, ttl).await;
-                }
-                Ok::<_, crate::platform::error::ApiError>(raw)
-            })
-            .await
-            .cloned();
+        let result = flight.get_or_try_init(|| self.recompute(key, &redis_key, &first, &mut compute)).await.cloned();
         self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&redis_key);
         let raw = result?;
         let envelope: Envelope<T> = serde_json::from_str(&raw).map_err(anyhow::Error::from)?;
@@ -194,6 +239,45 @@ impl CacheStore {
             return Ok(compute().await?.value);
         }
         Ok(envelope.v)
+    }
+
+    /// A miss: under a lease, computes the value and fills Redis (and the first level, when the
+    /// fill landed); without the lease, waits for the holder's fill first.
+    async fn recompute<T, F, Fut>(
+        &self,
+        key: &CacheKey,
+        redis_key: &str,
+        first: &FirstLevel<'_>,
+        compute: &mut Option<F>,
+    ) -> ApiResult<String>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Computed<T>>>,
+    {
+        let lease_key = format!("{redis_key}:lease");
+        let token = random::token(8);
+        let holds_lease = self.0.redis.set_nx_px(&lease_key, &token, LEASE).await;
+        if holds_lease == Some(false)
+            && let Some(raw) = self.wait_for_fill(redis_key).await
+        {
+            first.keep(redis_key, &raw);
+            return Ok(raw);
+        }
+        let started = Instant::now();
+        let computed = compute.take().expect("the initialiser runs once")().await?;
+        metrics::histogram!("cache_recompute_duration_seconds", "cache" => key.cache.name())
+            .record(started.elapsed().as_secs_f64());
+        let raw = self.encode(&computed)?;
+        if holds_lease == Some(true) {
+            let ttl = jitter(self.0.ttls.of(key.cache));
+            // Kept in this process only when it landed in Redis: a write since would have taken
+            // the lease.
+            if self.0.redis.fill_if_leased(redis_key, &lease_key, &token, &raw, ttl).await {
+                first.keep(redis_key, &raw);
+            }
+        }
+        Ok(raw)
     }
 
     /// Another instance holds the lease and is recomputing: its fill, if it lands in time.
@@ -215,12 +299,13 @@ impl CacheStore {
         Ok(serde_json::to_string(&Envelope { l: stamp, v: &computed.value }).map_err(anyhow::Error::from)?)
     }
 
+    /// The value in Redis, when it is there and fresh enough for this reader, with its raw form.
     async fn cache_lookup<T: DeserializeOwned>(
         &self,
         name: &'static str,
         redis_key: &str,
         min_lsn: Option<Lsn>,
-    ) -> Option<T> {
+    ) -> Option<(T, String)> {
         let raw = match self.0.redis.get(redis_key).await {
             Some(raw) => raw?,
             None => {
@@ -228,23 +313,68 @@ impl CacheStore {
                 return None;
             }
         };
-        let envelope: Envelope<T> = serde_json::from_str(&raw).ok()?;
-        if min_lsn.is_some_and(|lsn| envelope.l < lsn.0) {
-            return None;
-        }
-        Some(envelope.v)
+        Some((fresh(&raw, min_lsn)?, raw))
     }
 
-    /// Deletes values and their leases, after the write that changed them committed.
+    /// Deletes values and their leases, after the write that changed them committed, and tells
+    /// every instance's first level, in the same round trip.
     pub async fn invalidate(&self, keys: &[CacheKey]) {
         let mut redis_keys = Vec::with_capacity(keys.len() * 2);
+        let mut message = String::new();
         for key in keys {
-            let k = self.0.redis.key(format_args!("c:{}:{}", key.cache.name(), key.id));
+            let k = self.redis_key(key);
             redis_keys.push(format!("{k}:lease"));
+            message.push_str(if message.is_empty() { "" } else { "\n" });
+            message.push_str(&k);
             redis_keys.push(k);
         }
-        self.0.redis.del(&redis_keys).await;
+        if let Some(local) = self.0.local.get() {
+            // This instance's own first level at once; the others when the message reaches them.
+            local.evict(keys.iter().map(|key| self.redis_key(key)));
+        }
+        self.0.redis.del_and_publish(&redis_keys, &self.0.channel, &message).await;
     }
+}
+
+/// One read's view of the first level, taken before it looks anywhere else.
+struct FirstLevel<'a> {
+    local: Option<&'a Arc<Local>>,
+    snapshot: Option<local::Snapshot>,
+}
+
+impl<'a> FirstLevel<'a> {
+    fn new(local: Option<&'a Arc<Local>>) -> Self {
+        Self { local, snapshot: local.map(|l| l.snapshot()) }
+    }
+
+    /// The value held here, fresh enough for this reader; each lookup counted by its result.
+    fn lookup<T: DeserializeOwned>(&self, name: &'static str, redis_key: &str, min_lsn: Option<Lsn>) -> Option<T> {
+        let local = self.local?;
+        let found = local.get(redis_key).and_then(|raw| fresh::<T>(&raw, min_lsn));
+        let result = match (&found, self.snapshot.is_some_and(|s| s.in_use())) {
+            (Some(_), _) => "hit",
+            (None, true) => "miss",
+            (None, false) => "bypass",
+        };
+        metrics::counter!("cache_local_requests_total", "cache" => name, "result" => result).increment(1);
+        found
+    }
+
+    /// Keeps `raw`, read from Redis or filled there, unless something was invalidated since.
+    fn keep(&self, redis_key: &str, raw: &str) {
+        if let (Some(local), Some(snapshot)) = (self.local, self.snapshot) {
+            local.insert(redis_key, raw, snapshot);
+        }
+    }
+}
+
+/// The value in a cached envelope, unless it is older than the reader's last write.
+fn fresh<T: DeserializeOwned>(raw: &str, min_lsn: Option<Lsn>) -> Option<T> {
+    let envelope: Envelope<T> = serde_json::from_str(raw).ok()?;
+    if min_lsn.is_some_and(|lsn| envelope.l < lsn.0) {
+        return None;
+    }
+    Some(envelope.v)
 }
 
 /// ±10 % so keys filled together do not all expire together.

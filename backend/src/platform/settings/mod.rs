@@ -3,6 +3,7 @@
 //! `Settings` directly and change what they need.
 
 mod budgets;
+mod caching;
 mod check;
 mod embedding;
 mod smtp;
@@ -12,6 +13,7 @@ use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 use anyhow::bail;
 
 pub use budgets::BudgetSettings;
+pub use caching::{CacheTtls, LocalCache};
 use check::Env;
 pub use embedding::EmbeddingSettings;
 pub use smtp::{SmtpSettings, SmtpTls};
@@ -106,6 +108,8 @@ pub struct Settings {
     /// Cache-aside reads through Redis (off: every read computes from Postgres).
     pub cache_enabled: bool,
     pub cache_ttls: CacheTtls,
+    /// The API's first cache level, in its own process (`platform::cache::Local`).
+    pub cache_local: LocalCache,
     pub llm: LlmSettings,
     /// LLM spending per user, plan and month.
     pub budgets: BudgetSettings,
@@ -186,21 +190,12 @@ impl Settings {
             log_json: env.optional("LOG_FORMAT").is_some_and(|f| f == "json"),
             cache_enabled: env.parse_or("CACHE_ENABLED", true),
             cache_ttls: CacheTtls::read(env),
+            cache_local: LocalCache::read(env),
             llm: LlmSettings::read(env),
             budgets: BudgetSettings::read(env),
             job_wait_timeout: env.millis_or("JOB_WAIT_TIMEOUT_MS", 90_000),
             stream_idle_timeout: env.millis_or("STREAM_IDLE_TIMEOUT_MS", 45_000),
             worker: WorkerSettings::read(env),
-        }
-    }
-}
-
-impl CacheTtls {
-    fn read(env: &mut Env<'_>) -> Self {
-        Self {
-            persona: Duration::from_secs(env.parse_or("CACHE_TTL_PERSONA_SECS", 3600)),
-            stats: Duration::from_secs(env.parse_or("CACHE_TTL_STATS_SECS", 600)),
-            friends: Duration::from_secs(env.parse_or("CACHE_TTL_FRIENDS_SECS", 300)),
         }
     }
 }
@@ -308,20 +303,6 @@ mod tests {
     #[test]
     fn secret_never_prints_its_value() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
-    }
-}
-
-/// The cached reads' time to live, by family.
-#[derive(Clone, Debug)]
-pub struct CacheTtls {
-    pub persona: Duration,
-    pub stats: Duration,
-    pub friends: Duration,
-}
-
-impl Default for CacheTtls {
-    fn default() -> Self {
-        Self { persona: Duration::from_secs(3600), stats: Duration::from_secs(600), friends: Duration::from_secs(300) }
     }
 }
 

@@ -1,0 +1,212 @@
+//! The first level: cached values kept in this process, in front of Redis, for the API's reads.
+//!
+//! - **Bounded**: a moka cache weighed in bytes (`CACHE_LOCAL_MAX_BYTES`), each entry living at
+//!   most `CACHE_LOCAL_TTL_SECS`; it holds the same stamped envelopes Redis holds, so a reader
+//!   whose last write is newer than an entry's stamp skips it (read-your-writes, exactly as in
+//!   Redis).
+//! - **Coherent across instances**: every invalidation (any instance's, any worker's) deletes the
+//!   Redis keys and publishes them on one channel, in one pipeline; each API instance listens
+//!   on that channel and evicts them here.
+//! - **Never trusting a channel it may have missed**: entries are used only while the channel is
+//!   subscribed and its heartbeat (a ping each instance publishes every second) has come back
+//!   within [`STALE_AFTER`]. Losing it empties this level and bypasses it until it is back.
+//! - **No stale fill**: a value read from Redis (or computed and filled) is kept only if no
+//!   invalidation arrived since the read began (an epoch), so a fill racing a write's eviction
+//!   cannot outlive it.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::StreamExt;
+
+use crate::platform::redis::Redis;
+
+/// How often each instance pings the channel.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// Past this without any message (pings included), the channel is presumed lost.
+const STALE_AFTER: Duration = Duration::from_secs(3);
+/// The ping's payload: not a key (keys are never empty).
+const PING: &str = "";
+
+/// The first-level cache of one process.
+pub struct Local {
+    entries: moka::sync::Cache<String, Arc<str>>,
+    /// Bumped by every invalidation received and every loss of the channel.
+    epoch: AtomicU64,
+    /// The channel is subscribed.
+    subscribed: AtomicBool,
+    /// When the last message (of any kind) came, as milliseconds since `started`.
+    last_message: AtomicU64,
+    started: Instant,
+}
+
+/// What a reader saw before reading the next level: the epoch, if this level was in use.
+#[derive(Clone, Copy)]
+pub struct Snapshot(Option<u64>);
+
+impl Snapshot {
+    pub fn in_use(self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Local {
+    pub fn new(max_bytes: u64, ttl: Duration) -> Arc<Self> {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &String, value: &Arc<str>| u32::try_from(key.len() + value.len() + 64).unwrap_or(u32::MAX))
+            .time_to_live(ttl)
+            .build();
+        Arc::new(Self {
+            entries,
+            epoch: AtomicU64::new(0),
+            subscribed: AtomicBool::new(false),
+            last_message: AtomicU64::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    /// Whether entries may be used: subscribed, and a message came recently.
+    fn live(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        let since = now.saturating_sub(self.last_message.load(Ordering::Acquire));
+        self.subscribed.load(Ordering::Acquire) && Duration::from_millis(since) < STALE_AFTER
+    }
+
+    /// Taken before reading Redis or computing: an insert is kept only if nothing was
+    /// invalidated since.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(self.live().then(|| self.epoch.load(Ordering::Acquire)))
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<str>> {
+        if !self.live() {
+            return None;
+        }
+        self.entries.get(key)
+    }
+
+    /// Keeps `raw` for `key` unless an invalidation (or a loss of the channel) came since
+    /// `snapshot`.
+    pub fn insert(&self, key: &str, raw: &str, snapshot: Snapshot) {
+        let Snapshot(Some(epoch)) = snapshot else { return };
+        if self.live() && self.epoch.load(Ordering::Acquire) == epoch {
+            self.entries.insert(key.to_owned(), Arc::from(raw));
+            // An invalidation that slipped in between the check and the insert evicts it again.
+            if self.epoch.load(Ordering::Acquire) != epoch {
+                self.entries.invalidate(key);
+            }
+        }
+    }
+
+    /// Evicts `keys` (an invalidation message, or a test).
+    pub fn evict(&self, keys: impl IntoIterator<Item = impl AsRef<str>>) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for key in keys {
+            self.entries.invalidate(key.as_ref());
+        }
+    }
+
+    fn lost(&self) {
+        self.subscribed.store(false, Ordering::Release);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate_all();
+        metrics::gauge!("cache_local_live").set(0.0);
+    }
+
+    fn heard(&self) {
+        self.last_message.store(self.started.elapsed().as_millis() as u64, Ordering::Release);
+    }
+
+    /// Publishes a ping on `channel` every [`PING_EVERY`] (every instance's listener hears it),
+    /// and reports this level's size.
+    async fn ping(self: Arc<Self>, redis: Redis, channel: String) {
+        let mut tick = tokio::time::interval(PING_EVERY);
+        loop {
+            tick.tick().await;
+            redis.publish(&channel, PING).await;
+            self.entries.run_pending_tasks();
+            metrics::gauge!("cache_local_entries").set(self.entries.entry_count() as f64);
+            metrics::gauge!("cache_local_bytes").set(self.entries.weighted_size() as f64);
+        }
+    }
+
+    /// Listens on `channel` for as long as the process runs: evicts what each message names,
+    /// and re-subscribes (with this level emptied meanwhile) when the subscription ends.
+    pub async fn listen(self: Arc<Self>, redis: Redis, channel: String) {
+        tokio::spawn(self.clone().ping(redis.clone(), channel.clone()));
+        loop {
+            if let Some(mut messages) = redis.subscribe(&channel).await {
+                // Anything inserted before this point was dropped when the channel was lost.
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+                self.subscribed.store(true, Ordering::Release);
+                metrics::gauge!("cache_local_live").set(1.0);
+                while let Some(message) = messages.next().await {
+                    self.heard();
+                    if message != PING {
+                        self.evict(message.split('\n'));
+                    }
+                }
+                tracing::warn!("cache invalidation channel lost: the local cache is bypassed until it is back");
+            }
+            self.lost();
+            tokio::time::sleep(PING_EVERY).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Arc<Local> {
+        let local = Local::new(1 << 20, Duration::from_secs(60));
+        local.subscribed.store(true, Ordering::Release);
+        local.heard();
+        local
+    }
+
+    #[test]
+    fn an_insert_is_dropped_when_an_invalidation_came_since_its_snapshot() {
+        let local = live();
+        let before = local.snapshot();
+        local.evict(["other"]);
+        local.insert("k", "v", before);
+        assert_eq!(local.get("k"), None);
+        local.insert("k", "v", local.snapshot());
+        assert_eq!(local.get("k").as_deref(), Some("v"));
+        local.evict(["k"]);
+        assert_eq!(local.get("k"), None);
+    }
+
+    #[test]
+    fn nothing_is_served_or_kept_without_the_channel() {
+        let local = live();
+        local.insert("k", "v", local.snapshot());
+        let snapshot = local.snapshot();
+        local.lost();
+        assert_eq!(local.get("k"), None);
+        local.insert("k2", "v", snapshot);
+        local.subscribed.store(true, Ordering::Release);
+        assert_eq!((local.get("k"), local.get("k2")), (None, None), "emptied, and the racing insert dropped");
+        assert!(Local::new(1, Duration::from_secs(1)).snapshot().0.is_none(), "never subscribed: not used");
+    }
+
+    #[test]
+    fn a_channel_that_went_quiet_is_presumed_lost() {
+        let local = live();
+        local.insert("k", "v", local.snapshot());
+        assert!(local.get("k").is_some());
+        let mut quiet = Local::new(1 << 20, Duration::from_secs(60));
+        Arc::get_mut(&mut quiet).unwrap().started = Instant::now() - STALE_AFTER * 2;
+        quiet.subscribed.store(true, Ordering::Release);
+        assert!(!quiet.snapshot().in_use(), "subscribed, but nothing heard for longer than STALE_AFTER");
+        quiet.heard();
+        assert!(quiet.snapshot().in_use());
+    }
+}

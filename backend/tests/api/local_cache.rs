@@ -1,0 +1,91 @@
+//! The first cache level, in each API process (`platform::cache::Local`): a hit is served from
+//! memory, a write on any instance evicts every instance's copy, the writer's own next read is
+//! exact at once (the stamps), and without the invalidation channel the level is not used.
+
+use std::time::Duration;
+
+use dearme::platform::cache::{Cache, CacheKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{TestApp, json_of},
+    replication::{PrivateRedis, free_port},
+};
+
+async fn page(app: &TestApp, token: &str) -> Value {
+    json_of(app.get("/api/v1/diaries", Some(token)).await, StatusCode::OK).await
+}
+
+/// Overwrites `user_id`'s cached first diary page in Redis only, telling no instance.
+async fn plant_quietly(app: &TestApp, user_id: i64, total: i64) {
+    let key = format!("{}:c:diary_page:{user_id}", app.settings.redis_prefix);
+    let raw = app.state.redis.get(&key).await.expect("redis up").expect("the page is cached");
+    let mut envelope: Value = serde_json::from_str(&raw).unwrap();
+    envelope["v"]["total"] = json!(total);
+    app.state.redis.set_ex(&key, &envelope.to_string(), Duration::from_secs(60)).await;
+}
+
+/// Waits up to 5 s for `condition`.
+async fn eventually(condition: impl Fn() -> bool) -> bool {
+    for _ in 0..100 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_hit_is_served_from_memory_and_a_write_on_another_instance_evicts_it() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::sibling(&a).await;
+    assert!(eventually(|| a.state.cache.local_in_use() && b.state.cache.local_in_use()).await, "both listen");
+    let token = a.user("minji").await;
+    let id = a.user_id(&token).await;
+    a.diary(&token, 1, Some("happy")).await;
+    assert_eq!(page(&a, &token).await["total"], 1);
+    let key = CacheKey::new(Cache::DiaryPage, id);
+    assert!(a.state.cache.holds_locally(&key));
+    plant_quietly(&a, id, 999).await;
+    assert_eq!(page(&a, &token).await["total"], 1, "A serves its own copy without asking Redis");
+    assert_eq!(page(&b, &token).await["total"], 999, "B has no copy yet: it reads Redis");
+
+    b.diary(&token, 0, Some("sad")).await;
+    assert_eq!(page(&a, &token).await["total"], 2, "the writer's next read on A is exact at once");
+    assert!(!b.state.cache.holds_locally(&key), "B evicted its own copy when it wrote");
+    assert_eq!(page(&b, &token).await["total"], 2);
+    assert!(eventually(|| b.state.cache.holds_locally(&key)).await, "B keeps the new page");
+    a.diary(&token, 2, None).await;
+    assert!(eventually(|| !b.state.cache.holds_locally(&key)).await, "A's write reached B's first level");
+}
+
+#[tokio::test]
+async fn without_the_invalidation_channel_the_first_level_is_emptied_and_bypassed() {
+    let redis = PrivateRedis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    let a =
+        TestApp::builder().settings(move |s| s.redis_url = dearme::platform::settings::Secret::new(url)).spawn().await;
+    assert!(eventually(|| a.state.cache.local_in_use()).await);
+    let token = a.user("minji").await;
+    let id = a.user_id(&token).await;
+    a.diary(&token, 1, Some("happy")).await;
+    page(&a, &token).await;
+    plant_quietly(&a, id, 999).await;
+    assert_eq!(page(&a, &token).await["total"], 1, "from the first level");
+
+    // The channel's connection dies (Redis itself stays up): nothing is served from memory.
+    let admin = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port)).unwrap();
+    let mut conn = admin.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut conn).await.unwrap();
+    assert_eq!(killed, 1, "this instance's one pub/sub connection");
+    assert!(eventually(|| !a.state.cache.local_in_use()).await, "the loss is noticed");
+    assert!(!a.state.cache.holds_locally(&CacheKey::new(Cache::DiaryPage, id)), "and the level emptied");
+    assert_eq!(page(&a, &token).await["total"], 999, "Redis answers instead");
+
+    // Back: the level fills again from the next read.
+    assert!(eventually(|| a.state.cache.local_in_use()).await, "re-subscribed");
+    assert_eq!(page(&a, &token).await["total"], 999);
+    assert!(eventually(|| a.state.cache.holds_locally(&CacheKey::new(Cache::DiaryPage, id))).await);
+}
