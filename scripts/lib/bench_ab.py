@@ -5,6 +5,13 @@ short wrk runs between them (A, B, B, A, ...), so the machine's drift hits both 
 the median of the paired after/before ratios. The schema is the newer binary's (migrations only
 add). The write scenario (POST /diaries, the last three days' slots) starts each run from empty
 slots and an empty queue. AB_SCENARIOS=post,list runs only those; AB_ROUNDS (6) sets the pairs per scenario. Run through scripts/bench-ab.
+
+The app's environment per side: AB_ENV_BEFORE / AB_ENV_AFTER ("NAME=value,NAME=value"), e.g. the
+same binary twice with AB_ENV_AFTER="CACHE_LOCAL_MAX_BYTES=0".
+
+A server setting instead of a build: AB_PG_BEFORE and AB_PG_AFTER ("name=value,name=value",
+reloadable settings) are applied to the primary (ALTER SYSTEM, reload) before each side's runs,
+e.g. the same binary twice with AB_PG_AFTER="commit_delay=100,commit_siblings=5".
 """
 import os
 import statistics
@@ -22,8 +29,11 @@ ports = {"before": "127.0.0.1:61000", "after": "127.0.0.1:61001"}
 procs = []
 for name, binary in (("before", before), ("after", after)):
     b.BIN = binary
-    procs.append(b.Proc("serve", LISTEN_ADDR=ports[name]))
+    extra = dict(kv.split("=", 1) for kv in os.environ.get(f"AB_ENV_{name.upper()}", "").split(",") if kv)
+    procs.append(b.Proc("serve", LISTEN_ADDR=ports[name], **extra))
     b.wait_http(f"http://{ports[name]}/health/live")
+    if procs[-1].p.poll() is not None:
+        raise SystemExit(f"the {name} API exited; is another process on {ports[name]}?")
 scripts = {
     "me": b.lua("me", b.GET_BODY % {"path": "/api/v1/users/me"}),
     "persona": b.lua("persona", b.GET_BODY % {"path": "/api/v1/personas/me"}, "persona_tokens.txt"),
@@ -34,6 +44,20 @@ scripts = {
 if only := os.environ.get("AB_SCENARIOS"):
     scripts = {k: v for k, v in scripts.items() if k in only.split(",")}
 paths = {"me": "users/me", "persona": "personas/me", "stats": "diaries/stats", "list": "diaries", "post": "diaries"}
+
+
+def server_settings(side):
+    """Applies AB_PG_BEFORE / AB_PG_AFTER (see above) for `side`; resets them when unset."""
+    wanted = os.environ.get(f"AB_PG_{side.upper()}", "")
+    other = os.environ.get(f"AB_PG_{'AFTER' if side == 'before' else 'BEFORE'}", "")
+    names = {kv.split("=", 1)[0] for kv in (wanted + "," + other).split(",") if kv}
+    if not names:
+        return
+    values = dict(kv.split("=", 1) for kv in wanted.split(",") if kv)
+    # One call each: ALTER SYSTEM cannot run in the implicit transaction of several statements.
+    for n in sorted(names):
+        b.psql(f"alter system set {n} = '{values[n]}'" if n in values else f"alter system reset {n}")
+    b.psql("select pg_reload_conf()")
 
 
 def reset_writes():
@@ -50,6 +74,7 @@ for label, script in scripts.items():
     for rnd in range(int(os.environ.get("AB_ROUNDS", "6"))):
         order = ("before", "after") if rnd % 2 == 0 else ("after", "before")
         for name in order:
+            server_settings(name)
             if label == "post":
                 reset_writes()
             r = b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script, duration=4)

@@ -111,9 +111,11 @@ def measure(b, rows):
     time.sleep(1)
     idle = {"rss": api.rss_mb(), "redis_clients": redis_clients()}
     loop = asyncio.new_event_loop()
-    r = loop.run_until_complete(hold_and_publish(b, api, streams))
-    loop.close()
-    api.stop()
+    try:
+        r = loop.run_until_complete(hold_and_publish(b, api, streams))
+    finally:
+        loop.close()
+        api.stop()
     d = r["delays"] or [float("nan")]
     pct = lambda p: d[min(len(d) - 1, int(len(d) * p))]
     held = r["held"]
