@@ -64,7 +64,10 @@ async fn an_endpoint_that_waits_for_a_job_outlasts_the_request_timeout() {
     let body = json_of(app.post("/api/v1/personas/generate", Some(&token), json!({})).await, StatusCode::OK).await;
     let elapsed = started.elapsed();
     assert!(body["persona"]["name"].is_string(), "{body}");
-    assert!(elapsed > Duration::from_millis(2500), "the job took the LLM's 2.5 s, past the request timeout ({elapsed:?})");
+    assert!(
+        elapsed > Duration::from_millis(2500),
+        "the job took the LLM's 2.5 s, past the request timeout ({elapsed:?})"
+    );
     let series = r#"http_requests_total{method="POST",route="/api/v1/personas/generate",status="200"}"#;
     assert_eq!(metric(series), 1.0);
 }
