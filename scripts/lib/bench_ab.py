@@ -4,7 +4,8 @@ Both binaries serve the same seeded database at once, on two ports; each scenari
 short wrk runs between them (A, B, B, A, ...), so the machine's drift hits both alike, and prints
 the median of the paired after/before ratios. The schema is the newer binary's (migrations only
 add). The write scenario (POST /diaries, the last three days' slots) starts each run from empty
-slots and an empty queue. AB_SCENARIOS=post,list runs only those; AB_ROUNDS (6) sets the pairs per scenario. Run through scripts/bench-ab.
+slots and an empty queue; so does the mixed one (the bench's mix, 5 % writes).
+AB_SCENARIOS=post,list runs only those; AB_ROUNDS (6) sets the pairs per scenario. Run through scripts/bench-ab.
 
 The app's environment per side: AB_ENV_BEFORE / AB_ENV_AFTER ("NAME=value,NAME=value"), e.g. the
 same binary twice with AB_ENV_AFTER="CACHE_LOCAL_MAX_BYTES=0".
@@ -12,9 +13,13 @@ same binary twice with AB_ENV_AFTER="CACHE_LOCAL_MAX_BYTES=0".
 A server setting instead of a build: AB_PG_BEFORE and AB_PG_AFTER ("name=value,name=value",
 reloadable settings) are applied to the primary (ALTER SYSTEM, reload) before each side's runs,
 e.g. the same binary twice with AB_PG_AFTER="commit_delay=100,commit_siblings=5".
+
+AB_PERF=DIR records a CPU profile (perf, cpu-clock) of each side's API during its first run of
+each scenario, with its top frames in DIR/<scenario>-<side>.txt.
 """
 import os
 import statistics
+import subprocess
 import sys
 
 before, after = sys.argv[1], sys.argv[2]
@@ -40,10 +45,11 @@ scripts = {
     "stats": b.lua("stats", b.GET_BODY % {"path": "/api/v1/diaries/stats"}),
     "list": b.lua("diaries", b.GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}),
     "post": b.lua("post", b.POST_DIARY),
+    "mixed": b.lua("mixed", b.MIXED % {"post": b.POST_DIARY.replace("  ", "    ")}, "persona_tokens.txt"),
 }
 if only := os.environ.get("AB_SCENARIOS"):
     scripts = {k: v for k, v in scripts.items() if k in only.split(",")}
-paths = {"me": "users/me", "persona": "personas/me", "stats": "diaries/stats", "list": "diaries", "post": "diaries"}
+paths = {"me": "users/me", "persona": "personas/me", "stats": "diaries/stats", "list": "diaries", "post": "diaries", "mixed": "diaries"}
 
 
 def server_settings(side):
@@ -55,13 +61,37 @@ def server_settings(side):
         return
     values = dict(kv.split("=", 1) for kv in wanted.split(",") if kv)
     # One call each: ALTER SYSTEM cannot run in the implicit transaction of several statements.
+    # As the superuser, over the primary's unix socket (the app's role may not ALTER SYSTEM).
+    admin = ["psql", "-qAtX", "-v", "ON_ERROR_STOP=1", "-h", f"{os.environ['STACK_DIR']}/run",
+             "-p", os.environ["PG_PRIMARY_PORT"], "-U", "postgres", "-d", "postgres", "-c"]
     for n in sorted(names):
-        b.psql(f"alter system set {n} = '{values[n]}'" if n in values else f"alter system reset {n}")
-    b.psql("select pg_reload_conf()")
+        subprocess.run(admin + [f"alter system set {n} = '{values[n]}'" if n in values else f"alter system reset {n}"], check=True)
+    subprocess.run(admin + ["select pg_reload_conf()"], check=True, capture_output=True)
 
 
 def reset_writes():
     b.psql("delete from diaries where diary_date >= current_date - 3; delete from apalis.jobs; delete from ai_jobs;")
+
+
+def profile(label, side):
+    """With AB_PERF=DIR: a CPU profile of `side`'s API during its first run of `label`
+    (DIR/label-side.data; `perf report -i` it, or see its top frames in DIR/label-side.txt)."""
+    out = os.environ.get("AB_PERF")
+    if not out:
+        return None
+    os.makedirs(out, exist_ok=True)
+    data = f"{out}/{label}-{side}.data"
+    pid = procs[0 if side == "before" else 1].p.pid
+    record = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid), "-o", data, "--", "sleep", "3"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    class Done:
+        def wait(self):
+            record.wait()
+            with open(f"{out}/{label}-{side}.txt", "w") as f:
+                subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g", "none", "--percent-limit", "1"],
+                               stdout=f, stderr=subprocess.DEVNULL)
+    return Done()
 
 
 res = {}
@@ -70,14 +100,18 @@ for label, script in scripts.items():
     for name in ("before", "after"):
         if label == "post":
             break
-        b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script.replace(".lua", "_warm.lua"), duration=3, connections=32)
+        # Stops once every user was read (the duration is only a bound).
+        b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script.replace(".lua", "_warm.lua"), duration=max(10, b.USERS // 100), connections=32)
     for rnd in range(int(os.environ.get("AB_ROUNDS", "6"))):
         order = ("before", "after") if rnd % 2 == 0 else ("after", "before")
         for name in order:
             server_settings(name)
-            if label == "post":
+            if label in ("post", "mixed"):
                 reset_writes()
+            perf = profile(label, name) if rnd == 0 else None
             r = b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script, duration=4)
+            if perf:
+                perf.wait()
             res.setdefault((label, name), []).append(r["rps"])
             errors[name] = errors.get(name, 0) + r["errors"]
     bf, af = res[(label, "before")], res[(label, "after")]
