@@ -1,6 +1,7 @@
 //! The first cache level, in each API process (`platform::cache::Local`): a hit is served from
 //! memory, a write on any instance evicts every instance's copy, the writer's own next read is
-//! exact at once (the stamps), and without the invalidation channel the level is not used.
+//! exact at once (the stamps), and without the invalidation channel the level is not used. A hit
+//! answers the very bytes the miss computed.
 
 use std::time::Duration;
 
@@ -88,4 +89,30 @@ async fn without_the_invalidation_channel_the_first_level_is_emptied_and_bypasse
     assert!(eventually(|| a.state.cache.local_in_use()).await, "re-subscribed");
     assert_eq!(page(&a, &token).await["total"], 999);
     assert!(eventually(|| a.state.cache.holds_locally(&CacheKey::new(Cache::DiaryPage, id))).await);
+}
+
+#[tokio::test]
+async fn a_hit_answers_the_bytes_the_miss_computed_as_json() {
+    let app = TestApp::spawn().await;
+    assert!(eventually(|| app.state.cache.local_in_use()).await, "the first level is in use");
+    let token = app.user("minji").await;
+    let id = app.user_id(&token).await;
+    app.diary(&token, 1, Some("happy")).await;
+    for path in ["/api/v1/diaries", "/api/v1/diaries/stats", "/api/v1/friends", "/api/v1/friends/with-persona"] {
+        let miss = app.get(path, Some(&token)).await;
+        assert_eq!(miss.status(), StatusCode::OK, "{path}");
+        assert_eq!(miss.headers()[reqwest::header::CONTENT_TYPE], "application/json", "{path}");
+        let computed = miss.bytes().await.unwrap();
+        let hit = app.get(path, Some(&token)).await;
+        assert_eq!(hit.headers()[reqwest::header::CONTENT_TYPE], "application/json", "{path}");
+        assert_eq!(hit.bytes().await.unwrap(), computed, "{path}: the same bytes from the cache");
+    }
+    assert!(app.state.cache.holds_locally(&CacheKey::new(Cache::DiaryPage, id)), "the page hit came from this process");
+    // No persona yet: the absence is cached too, and each answer is the contract's 404.
+    for _ in 0..2 {
+        let res = app.get("/api/v1/personas/me", Some(&token)).await;
+        let detail = "Persona not found. Write at least 7 diaries to generate your persona.";
+        crate::helpers::assert_detail(res, StatusCode::NOT_FOUND, detail).await;
+    }
+    assert!(app.state.cache.holds_locally(&CacheKey::new(Cache::Persona, id)));
 }

@@ -1,7 +1,12 @@
 //! The diary endpoints besides create (see `create`): list, count, read, update and delete, all
 //! owner-scoped.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 
 use super::{
     insights::keys_changed_by_diary_write,
@@ -41,7 +46,7 @@ pub async fn list_diaries(
     State(state): State<AppState>,
     auth: AuthUser,
     QueryParams(q): QueryParams<ListQuery>,
-) -> ApiResult<Json<DiaryPage>> {
+) -> ApiResult<Response> {
     let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
     let read = || async {
         let mut db = state.db.reader(min_lsn).await?;
@@ -50,9 +55,10 @@ pub async fn list_diaries(
         Ok(Computed { role: db.role(), value: DiaryPage { items, total, page: q.page, per_page: q.per_page } })
     };
     if q.page == 1 && q.per_page == page::ten() && q.mood.is_none() {
-        return Ok(Json(state.cache.cached(&CacheKey::new(Cache::DiaryPage, user_id), min_lsn, read).await?));
+        let key = CacheKey::new(Cache::DiaryPage, user_id);
+        return Ok(state.cache.cached_json(&key, min_lsn, read).await?.into_response());
     }
-    Ok(Json(read().await?.value))
+    Ok(Json(read().await?.value).into_response())
 }
 
 #[utoipa::path(

@@ -13,7 +13,7 @@ use crate::{
     api::{auth::session::AuthUser, state::AppState},
     data::insights::{self, CalendarDay, StatsRow, calendar_key, stats_key, weekly_insight_key},
     platform::{
-        cache::{Cache, CacheKey, Computed},
+        cache::{Cache, CacheKey, CachedJson, Computed},
         db::Lsn,
         error::{ApiResult, Invalid, Unauthenticated},
         http::extract::QueryParams,
@@ -83,10 +83,10 @@ pub(super) fn round(x: f64, digits: i32) -> f64 {
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
-pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Stats>> {
+pub async fn get_stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<CachedJson> {
     let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
     let key = stats_key(user_id, today());
-    Ok(Json(state.cache.cached(&key, min_lsn, || compute_stats(&state, user_id, min_lsn)).await?))
+    state.cache.cached_json(&key, min_lsn, || compute_stats(&state, user_id, min_lsn)).await
 }
 
 async fn compute_stats(state: &AppState, user_id: i64, min_lsn: Option<Lsn>) -> ApiResult<Computed<Stats>> {

@@ -10,7 +10,7 @@ use crate::{
         users::mask_email,
     },
     platform::{
-        cache::{Cache, CacheKey, Computed},
+        cache::{Cache, CacheKey, CachedJson, Computed},
         error::{ApiError, ApiResult, ErrorBody, Unauthenticated},
         http::extract::IdPath,
     },
@@ -28,17 +28,16 @@ const RECOMMENDATION_LIMIT: i64 = 20;
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
-pub async fn list_friends(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<FriendList>> {
+pub async fn list_friends(State(state): State<AppState>, auth: AuthUser) -> ApiResult<CachedJson> {
     let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
-    let list = state
+    state
         .cache
-        .cached(&CacheKey::new(Cache::Friends, user_id), min_lsn, || async {
+        .cached_json(&CacheKey::new(Cache::Friends, user_id), min_lsn, || async {
             let mut db = state.db.reader(min_lsn).await?;
             let friends = friends::list(&mut db, user_id).await?;
             Ok(Computed { role: db.role(), value: FriendList { total: friends.len() as i64, friends } })
         })
-        .await?;
-    Ok(Json(list))
+        .await
 }
 
 /// Accepted friends; persona fields only when the friend's persona is public.
@@ -51,20 +50,16 @@ pub async fn list_friends(State(state): State<AppState>, auth: AuthUser) -> ApiR
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
-pub async fn list_friends_with_persona(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> ApiResult<Json<Vec<FriendWithPersona>>> {
+pub async fn list_friends_with_persona(State(state): State<AppState>, auth: AuthUser) -> ApiResult<CachedJson> {
     let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
-    let list = state
+    state
         .cache
-        .cached(&CacheKey::new(Cache::FriendsWithPersona, user_id), min_lsn, || async {
+        .cached_json(&CacheKey::new(Cache::FriendsWithPersona, user_id), min_lsn, || async {
             let mut db = state.db.reader(min_lsn).await?;
             let value = friends::list_with_persona(&mut db, user_id).await?;
             Ok(Computed { role: db.role(), value })
         })
-        .await?;
-    Ok(Json(list))
+        .await
 }
 
 /// Users with a public persona and no pending or accepted relation with me, newest personas

@@ -14,7 +14,7 @@ use crate::{
         personas::{self, Customized, Persona},
     },
     platform::{
-        cache::{Cache, CacheKey, Computed},
+        cache::{Cache, CacheKey, CachedJson, Computed},
         db::Lsn,
         error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
         http::extract::{Body, IdPath},
@@ -23,13 +23,12 @@ use crate::{
 
 /// `user_id`'s persona through the cache (`None` is cached too: most users have none yet).
 async fn cached(state: &AppState, user_id: i64, min_lsn: Option<Lsn>) -> ApiResult<Option<Persona>> {
-    state
-        .cache
-        .cached(&CacheKey::new(Cache::Persona, user_id), min_lsn, || async {
-            let mut db = state.db.reader(min_lsn).await?;
-            Ok(Computed { value: personas::find(&mut db, user_id).await?, role: db.role() })
-        })
-        .await
+    state.cache.cached(&CacheKey::new(Cache::Persona, user_id), min_lsn, || read(state, user_id, min_lsn)).await
+}
+
+async fn read(state: &AppState, user_id: i64, min_lsn: Option<Lsn>) -> ApiResult<Computed<Option<Persona>>> {
+    let mut db = state.db.reader(min_lsn).await?;
+    Ok(Computed { value: personas::find(&mut db, user_id).await?, role: db.role() })
 }
 
 #[utoipa::path(
@@ -63,11 +62,14 @@ pub async fn get_status(State(state): State<AppState>, auth: AuthUser) -> ApiRes
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
-pub async fn get_my_persona(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Persona>> {
-    cached(&state, auth.id(), auth.min_lsn)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("Persona not found. Write at least 7 diaries to generate your persona."))
+pub async fn get_my_persona(State(state): State<AppState>, auth: AuthUser) -> ApiResult<CachedJson> {
+    let (user_id, min_lsn) = (auth.id(), auth.min_lsn);
+    let key = CacheKey::new(Cache::Persona, user_id);
+    let persona = state.cache.cached_json(&key, min_lsn, || read(&state, user_id, min_lsn)).await?;
+    if persona.is_null() {
+        return Err(ApiError::not_found("Persona not found. Write at least 7 diaries to generate your persona."));
+    }
+    Ok(persona)
 }
 
 #[utoipa::path(

@@ -24,6 +24,7 @@ use std::{
 
 use futures_util::StreamExt;
 
+use super::Entry;
 use crate::platform::redis::Redis;
 
 /// How often each instance pings the channel.
@@ -35,7 +36,7 @@ const PING: &str = "";
 
 /// The first-level cache of one process.
 pub struct Local {
-    entries: moka::sync::Cache<String, Arc<str>>,
+    entries: moka::sync::Cache<String, Entry>,
     /// Bumped by every invalidation received and every loss of the channel.
     epoch: AtomicU64,
     /// The channel is subscribed.
@@ -59,7 +60,7 @@ impl Local {
     pub fn new(max_bytes: u64, ttl: Duration) -> Arc<Self> {
         let entries = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &String, value: &Arc<str>| u32::try_from(key.len() + value.len() + 64).unwrap_or(u32::MAX))
+            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.json.len() + 72).unwrap_or(u32::MAX))
             .time_to_live(ttl)
             .build();
         Arc::new(Self {
@@ -84,19 +85,19 @@ impl Local {
         Snapshot(self.live().then(|| self.epoch.load(Ordering::Acquire)))
     }
 
-    pub fn get(&self, key: &str) -> Option<Arc<str>> {
+    pub fn get(&self, key: &str) -> Option<Entry> {
         if !self.live() {
             return None;
         }
         self.entries.get(key)
     }
 
-    /// Keeps `raw` for `key` unless an invalidation (or a loss of the channel) came since
+    /// Keeps `entry` for `key` unless an invalidation (or a loss of the channel) came since
     /// `snapshot`.
-    pub fn insert(&self, key: &str, raw: &str, snapshot: Snapshot) {
+    pub fn insert(&self, key: &str, entry: &Entry, snapshot: Snapshot) {
         let Snapshot(Some(epoch)) = snapshot else { return };
         if self.live() && self.epoch.load(Ordering::Acquire) == epoch {
-            self.entries.insert(key.to_owned(), Arc::from(raw));
+            self.entries.insert(key.to_owned(), entry.clone());
             // An invalidation that slipped in between the check and the insert evicts it again.
             if self.epoch.load(Ordering::Acquire) != epoch {
                 self.entries.invalidate(key);
@@ -164,6 +165,10 @@ impl Local {
 mod tests {
     use super::*;
 
+    fn v() -> Entry {
+        Entry { stamp: 1, json: "v".into() }
+    }
+
     fn live() -> Arc<Local> {
         let local = Local::new(1 << 20, Duration::from_secs(60));
         local.subscribed.store(true, Ordering::Release);
@@ -176,10 +181,10 @@ mod tests {
         let local = live();
         let before = local.snapshot();
         local.evict(["other"]);
-        local.insert("k", "v", before);
+        local.insert("k", &v(), before);
         assert_eq!(local.get("k"), None);
-        local.insert("k", "v", local.snapshot());
-        assert_eq!(local.get("k").as_deref(), Some("v"));
+        local.insert("k", &v(), local.snapshot());
+        assert_eq!(local.get("k"), Some(v()));
         local.evict(["k"]);
         assert_eq!(local.get("k"), None);
     }
@@ -187,11 +192,11 @@ mod tests {
     #[test]
     fn nothing_is_served_or_kept_without_the_channel() {
         let local = live();
-        local.insert("k", "v", local.snapshot());
+        local.insert("k", &v(), local.snapshot());
         let snapshot = local.snapshot();
         local.lost();
         assert_eq!(local.get("k"), None);
-        local.insert("k2", "v", snapshot);
+        local.insert("k2", &v(), snapshot);
         local.subscribed.store(true, Ordering::Release);
         assert_eq!((local.get("k"), local.get("k2")), (None, None), "emptied, and the racing insert dropped");
         assert!(Local::new(1, Duration::from_secs(1)).snapshot().0.is_none(), "never subscribed: not used");
@@ -200,7 +205,7 @@ mod tests {
     #[test]
     fn a_channel_that_went_quiet_is_presumed_lost() {
         let local = live();
-        local.insert("k", "v", local.snapshot());
+        local.insert("k", &v(), local.snapshot());
         assert!(local.get("k").is_some());
         let mut quiet = Local::new(1 << 20, Duration::from_secs(60));
         Arc::get_mut(&mut quiet).unwrap().started = Instant::now() - STALE_AFTER * 2;

@@ -18,6 +18,7 @@
 //!   invalidations reach every instance over a Redis channel, and without that channel the
 //!   first level is not used.
 
+mod entry;
 mod local;
 
 use std::{
@@ -27,8 +28,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use entry::{CachedJson, Entry};
 pub use local::Local;
 
+use entry::Envelope;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OnceCell;
 
@@ -112,17 +115,10 @@ const LEASE: Duration = Duration::from_secs(3);
 /// How long a reader waits for another instance's recomputation before computing itself.
 const LEASE_WAIT: Duration = Duration::from_millis(500);
 
-type Flight = Arc<OnceCell<String>>;
+type Flight = Arc<OnceCell<Entry>>;
 
 #[derive(Default)]
 struct SingleFlight(Mutex<HashMap<String, Flight>>);
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Envelope<T> {
-    /// The WAL position the value is known to include (`u64::MAX`: read from the primary).
-    l: u64,
-    v: T,
-}
 
 /// The value that computing produced and the role it was read from.
 pub struct Computed<T> {
@@ -204,20 +200,40 @@ impl CacheStore {
         F: FnOnce() -> Fut,
         Fut: Future<Output = ApiResult<Computed<T>>>,
     {
-        let name = key.cache.name();
         if !self.0.enabled {
             return Ok(compute().await?.value);
         }
+        let json = self.cached_json(key, min_lsn, compute).await?;
+        Ok(serde_json::from_slice(&json.0).map_err(anyhow::Error::from)?)
+    }
+
+    /// [`CacheStore::cached`] as the value's JSON, for a handler that answers with it as it is:
+    /// a hit is neither parsed nor written again.
+    pub async fn cached_json<T, F, Fut>(
+        &self,
+        key: &CacheKey,
+        min_lsn: Option<Lsn>,
+        compute: F,
+    ) -> ApiResult<CachedJson>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Computed<T>>>,
+    {
+        let name = key.cache.name();
+        if !self.0.enabled {
+            return Ok(CachedJson::of(&compute().await?.value)?);
+        }
         let redis_key = self.redis_key(key);
         let first = FirstLevel::new(self.0.local.get());
-        if let Some(value) = first.lookup(name, &redis_key, min_lsn) {
+        if let Some(entry) = first.lookup(name, &redis_key, min_lsn) {
             metrics::counter!("cache_requests_total", "cache" => name, "result" => "hit").increment(1);
-            return Ok(value);
+            return Ok(CachedJson(entry.json));
         }
-        if let Some((value, raw)) = self.cache_lookup::<T>(name, &redis_key, min_lsn).await {
+        if let Some(entry) = self.cache_lookup(name, &redis_key, min_lsn).await {
             metrics::counter!("cache_requests_total", "cache" => name, "result" => "hit").increment(1);
-            first.keep(&redis_key, &raw);
-            return Ok(value);
+            first.keep(&redis_key, &entry);
+            return Ok(CachedJson(entry.json));
         }
         metrics::counter!("cache_requests_total", "cache" => name, "result" => "miss").increment(1);
 
@@ -229,16 +245,15 @@ impl CacheStore {
         let mut compute = Some(compute);
         let result = flight.get_or_try_init(|| self.recompute(key, &redis_key, &first, &mut compute)).await.cloned();
         self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&redis_key);
-        let raw = result?;
-        let envelope: Envelope<T> = serde_json::from_str(&raw).map_err(anyhow::Error::from)?;
-        if let Some(compute) = compute.filter(|_| min_lsn.is_some_and(|lsn| envelope.l < lsn.0)) {
+        let entry = result?;
+        if let Some(compute) = compute.filter(|_| !entry.fresh_for(min_lsn)) {
             // A value someone else computed, older than this reader's own last write: drop it
             // and compute for this reader (routing sends it to a server that has the write).
             metrics::counter!("cache_requests_total", "cache" => name, "result" => "stale").increment(1);
             self.invalidate(std::slice::from_ref(key)).await;
-            return Ok(compute().await?.value);
+            return Ok(CachedJson::of(&compute().await?.value)?);
         }
-        Ok(envelope.v)
+        Ok(CachedJson(entry.json))
     }
 
     /// A miss: under a lease, computes the value and fills Redis (and the first level, when the
@@ -249,7 +264,7 @@ impl CacheStore {
         redis_key: &str,
         first: &FirstLevel<'_>,
         compute: &mut Option<F>,
-    ) -> ApiResult<String>
+    ) -> ApiResult<Entry>
     where
         T: Serialize,
         F: FnOnce() -> Fut,
@@ -259,25 +274,26 @@ impl CacheStore {
         let token = random::token(8);
         let holds_lease = self.0.redis.set_nx_px(&lease_key, &token, LEASE).await;
         if holds_lease == Some(false)
-            && let Some(raw) = self.wait_for_fill(redis_key).await
+            && let Some(entry) = self.wait_for_fill(redis_key).await.and_then(Entry::parse)
         {
-            first.keep(redis_key, &raw);
-            return Ok(raw);
+            first.keep(redis_key, &entry);
+            return Ok(entry);
         }
         let started = Instant::now();
         let computed = compute.take().expect("the initialiser runs once")().await?;
         metrics::histogram!("cache_recompute_duration_seconds", "cache" => key.cache.name())
             .record(started.elapsed().as_secs_f64());
         let raw = self.encode(&computed)?;
+        let entry = Entry::parse(raw.clone()).ok_or_else(|| anyhow::anyhow!("an envelope not in its own form"))?;
         if holds_lease == Some(true) {
             let ttl = jitter(self.0.ttls.of(key.cache));
             // Kept in this process only when it landed in Redis: a write since would have taken
             // the lease.
             if self.0.redis.fill_if_leased(redis_key, &lease_key, &token, &raw, ttl).await {
-                first.keep(redis_key, &raw);
+                first.keep(redis_key, &entry);
             }
         }
-        Ok(raw)
+        Ok(entry)
     }
 
     /// Another instance holds the lease and is recomputing: its fill, if it lands in time.
@@ -299,13 +315,8 @@ impl CacheStore {
         Ok(serde_json::to_string(&Envelope { l: stamp, v: &computed.value }).map_err(anyhow::Error::from)?)
     }
 
-    /// The value in Redis, when it is there and fresh enough for this reader, with its raw form.
-    async fn cache_lookup<T: DeserializeOwned>(
-        &self,
-        name: &'static str,
-        redis_key: &str,
-        min_lsn: Option<Lsn>,
-    ) -> Option<(T, String)> {
+    /// The value in Redis, when it is there and fresh enough for this reader.
+    async fn cache_lookup(&self, name: &'static str, redis_key: &str, min_lsn: Option<Lsn>) -> Option<Entry> {
         let raw = match self.0.redis.get(redis_key).await {
             Some(raw) => raw?,
             None => {
@@ -313,7 +324,7 @@ impl CacheStore {
                 return None;
             }
         };
-        Some((fresh(&raw, min_lsn)?, raw))
+        Entry::parse(raw).filter(|entry| entry.fresh_for(min_lsn))
     }
 
     /// Deletes values and their leases, after the write that changed them committed, and tells
@@ -348,9 +359,9 @@ impl<'a> FirstLevel<'a> {
     }
 
     /// The value held here, fresh enough for this reader; each lookup counted by its result.
-    fn lookup<T: DeserializeOwned>(&self, name: &'static str, redis_key: &str, min_lsn: Option<Lsn>) -> Option<T> {
+    fn lookup(&self, name: &'static str, redis_key: &str, min_lsn: Option<Lsn>) -> Option<Entry> {
         let local = self.local?;
-        let found = local.get(redis_key).and_then(|raw| fresh::<T>(&raw, min_lsn));
+        let found = local.get(redis_key).filter(|entry| entry.fresh_for(min_lsn));
         let result = match (&found, self.snapshot.is_some_and(|s| s.in_use())) {
             (Some(_), _) => "hit",
             (None, true) => "miss",
@@ -360,21 +371,12 @@ impl<'a> FirstLevel<'a> {
         found
     }
 
-    /// Keeps `raw`, read from Redis or filled there, unless something was invalidated since.
-    fn keep(&self, redis_key: &str, raw: &str) {
+    /// Keeps `entry`, read from Redis or filled there, unless something was invalidated since.
+    fn keep(&self, redis_key: &str, entry: &Entry) {
         if let (Some(local), Some(snapshot)) = (self.local, self.snapshot) {
-            local.insert(redis_key, raw, snapshot);
+            local.insert(redis_key, entry, snapshot);
         }
     }
-}
-
-/// The value in a cached envelope, unless it is older than the reader's last write.
-fn fresh<T: DeserializeOwned>(raw: &str, min_lsn: Option<Lsn>) -> Option<T> {
-    let envelope: Envelope<T> = serde_json::from_str(raw).ok()?;
-    if min_lsn.is_some_and(|lsn| envelope.l < lsn.0) {
-        return None;
-    }
-    Some(envelope.v)
 }
 
 /// ±10 % so keys filled together do not all expire together.
