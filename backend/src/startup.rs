@@ -92,6 +92,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, tokio
         diary_ids: crate::api::diaries::id_block(),
         open_streams: Default::default(),
         revoked: Default::default(),
+        jwt: crate::api::auth::jwt::JwtKey::new(settings.jwt_secret.expose().as_bytes()),
         cache,
         writes,
         db,

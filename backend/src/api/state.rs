@@ -4,7 +4,7 @@ use std::{ops::Deref, sync::Arc};
 
 use crate::{
     api::{
-        auth::{ratelimit::RateLimiter, revoked::Revoked},
+        auth::{jwt::JwtKey, ratelimit::RateLimiter, revoked::Revoked},
         chats::streams::OpenStreams,
     },
     platform::{
@@ -35,6 +35,8 @@ pub struct Inner {
     pub open_streams: OpenStreams,
     /// Revocations whose Redis tombstone is still being written.
     pub revoked: Revoked,
+    /// Signs and checks the session tokens.
+    pub jwt: JwtKey,
 }
 
 impl AppState {

@@ -56,8 +56,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or(NOT_AUTHENTICATED)?;
-        let claims =
-            jwt::decode(token, state.settings.jwt_secret.expose().as_bytes(), Utc::now().timestamp()).ok_or(INVALID)?;
+        let claims = jwt::decode(token, &state.jwt, Utc::now().timestamp()).ok_or(INVALID)?;
         let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
 
         let keys =
@@ -107,7 +106,7 @@ pub async fn create(state: &AppState, db: &mut impl Executor, user_id: i64) -> A
         iat: Utc::now().timestamp(),
         exp: expires_at.timestamp(),
     };
-    Ok(jwt::encode(&claims, state.settings.jwt_secret.expose().as_bytes()))
+    Ok(jwt::encode(&claims, &state.jwt))
 }
 
 /// Revokes sessions in Postgres (the truth) and tombstones them in Redis.
