@@ -208,13 +208,20 @@ async fn is_running_soon(db: &tokio_postgres::Client, job_id: &str) -> bool {
 pub struct WorkerProcess(std::process::Child);
 
 impl WorkerProcess {
+    /// A worker whose heartbeat lapses after 3 s (the kill tests wait for that).
     pub fn start(app: &TestApp) -> Self {
+        Self::with_heartbeat(app, Duration::from_secs(1))
+    }
+
+    /// A worker presumed dead only after three missed `heartbeat`s (with a long one, a worker
+    /// starved of CPU on a loaded machine keeps its jobs).
+    pub fn with_heartbeat(app: &TestApp, heartbeat: Duration) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_dearme"))
             .arg("worker")
             .envs(app.binary_env())
             .env("LLM_TIMEOUT_MS", "20000")
             .env("METRICS_ADDR", "127.0.0.1:0")
-            .env("WORKER_HEARTBEAT_MS", "1000")
+            .env("WORKER_HEARTBEAT_MS", heartbeat.as_millis().to_string())
             .env("RUST_LOG", std::env::var("WORKER_RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(if std::env::var("WORKER_RUST_LOG").is_ok() {
                 std::process::Stdio::inherit()

@@ -26,7 +26,12 @@ async fn jobs_spread_over_two_workers_and_none_runs_twice() {
             app.diary(&token, days_ago, Some("calm")).await;
         }
     }
-    let _workers = [WorkerProcess::start(&app), WorkerProcess::start(&app)];
+    // A worker is presumed dead after three missed heartbeats and its jobs handed to the other.
+    // Once in the whole suite on 2 cores, with 1 s heartbeats, a job here counted two attempts;
+    // a starved heartbeat is the likely cause (not proven: the message below names apalis's
+    // retries if it happens again). That recovery is tested in `ai`; here it would blur the count.
+    let heartbeat = Duration::from_secs(10);
+    let _workers = [WorkerProcess::with_heartbeat(&app, heartbeat), WorkerProcess::with_heartbeat(&app, heartbeat)];
     app.wait_for_jobs().await;
 
     let db = app.sql().await;
@@ -43,7 +48,26 @@ async fn jobs_spread_over_two_workers_and_none_runs_twice() {
     assert!(jobs.len() >= 40, "20 analyses, 20 weekly summaries and the prompt suggestions: {}", jobs.len());
     for job in &jobs {
         let (status, attempts): (&str, i32) = (job.get(0), job.get(1));
-        assert_eq!((status, attempts), ("done", 1), "every job ran once, and only once");
+        if (status, attempts) != ("done", 1) {
+            let retried = db
+                .query("select id, attempts, lock_by, last_result::text from apalis.jobs where attempts > 1", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{:?}",
+                        (
+                            r.get::<_, &str>(0),
+                            r.get::<_, i32>(1),
+                            r.get::<_, Option<&str>>(2),
+                            r.get::<_, Option<&str>>(3)
+                        )
+                    )
+                })
+                .collect::<Vec<_>>();
+            panic!("every job ran once, and only once: ({status}, {attempts}); apalis retries: {retried:?}");
+        }
     }
     let by_worker = db
         .query("select lock_by, count(*) from apalis.jobs where status = 'Done' group by lock_by", &[])
