@@ -49,23 +49,9 @@ async fn jobs_spread_over_two_workers_and_none_runs_twice() {
     for job in &jobs {
         let (status, attempts): (&str, i32) = (job.get(0), job.get(1));
         if (status, attempts) != ("done", 1) {
-            let retried = db
-                .query("select id, attempts, lock_by, last_result::text from apalis.jobs where attempts > 1", &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{:?}",
-                        (
-                            r.get::<_, &str>(0),
-                            r.get::<_, i32>(1),
-                            r.get::<_, Option<&str>>(2),
-                            r.get::<_, Option<&str>>(3)
-                        )
-                    )
-                })
-                .collect::<Vec<_>>();
+            let sql = "select string_agg(format('%s: %s attempts by %s, last %s', id, attempts, lock_by, last_result), '; ') \
+                       from apalis.jobs where attempts > 1";
+            let retried: Option<String> = db.query_one(sql, &[]).await.unwrap().get(0);
             panic!("every job ran once, and only once: ({status}, {attempts}); apalis retries: {retried:?}");
         }
     }

@@ -10,15 +10,8 @@ use serde::Serialize;
 
 use crate::platform::db::Lsn;
 
-/// The stored form: `{"l":<stamp>,"v":<value>}`, written by serde_json in this field order.
-#[derive(Serialize)]
-pub(super) struct Envelope<'a, T> {
-    /// The WAL position the value is known to include (`u64::MAX`: read from the primary).
-    pub l: u64,
-    pub v: &'a T,
-}
-
-/// One cached value: the WAL position its read is known to include, and its JSON.
+/// One cached value: the WAL position its read is known to include (`u64::MAX`: read from the
+/// primary), and its JSON. Redis holds it as an envelope, `{"l":<stamp>,"v":<value>}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub stamp: u64,
@@ -26,6 +19,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// `value` read at `stamp`.
+    pub fn of<T: Serialize>(stamp: u64, value: &T) -> anyhow::Result<Self> {
+        Ok(Self { stamp, json: serde_json::to_vec(value)?.into() })
+    }
+
+    /// The envelope Redis stores.
+    pub fn envelope(&self) -> String {
+        format!(r#"{{"l":{},"v":{}}}"#, self.stamp, String::from_utf8_lossy(&self.json))
+    }
+
     /// The entry in a stored envelope, its value's JSON sliced out of it (no copy, no parse).
     /// `None` for anything not in the envelope's exact form (it is then treated as a miss).
     pub fn parse(raw: String) -> Option<Self> {
@@ -70,14 +73,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_value_is_sliced_out_of_what_serde_writes() {
+    fn the_value_is_sliced_out_of_its_envelope_as_written_here_or_by_serde() {
         let value = serde_json::json!({ "a": [1, "}", { "b": null }], "c": "\"l\":1," });
-        let raw = serde_json::to_string(&Envelope { l: 42, v: &value }).unwrap();
-        let entry = Entry::parse(raw).unwrap();
-        assert_eq!(entry.stamp, 42);
+        let written = Entry::of(42, &value).unwrap();
+        let by_serde = serde_json::json!({ "l": 42, "v": value }).to_string();
+        assert_eq!(written.envelope(), by_serde);
+        let entry = Entry::parse(by_serde).unwrap();
+        assert_eq!(entry, written);
         assert_eq!(serde_json::from_slice::<serde_json::Value>(&entry.json).unwrap(), value);
         let none: Option<i32> = None;
-        let null = Entry::parse(serde_json::to_string(&Envelope { l: u64::MAX, v: &none }).unwrap()).unwrap();
+        let null = Entry::parse(Entry::of(u64::MAX, &none).unwrap().envelope()).unwrap();
         assert!(CachedJson(null.json).is_null());
         assert_eq!(null.stamp, u64::MAX);
     }

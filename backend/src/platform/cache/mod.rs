@@ -31,7 +31,6 @@ use std::{
 pub use entry::{CachedJson, Entry};
 pub use local::Local;
 
-use entry::Envelope;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OnceCell;
 
@@ -283,13 +282,12 @@ impl CacheStore {
         let computed = compute.take().expect("the initialiser runs once")().await?;
         metrics::histogram!("cache_recompute_duration_seconds", "cache" => key.cache.name())
             .record(started.elapsed().as_secs_f64());
-        let raw = self.encode(&computed)?;
-        let entry = Entry::parse(raw.clone()).ok_or_else(|| anyhow::anyhow!("an envelope not in its own form"))?;
+        let entry = Entry::of(self.0.db.stamp(computed.role), &computed.value)?;
         if holds_lease == Some(true) {
             let ttl = jitter(self.0.ttls.of(key.cache));
             // Kept in this process only when it landed in Redis: a write since would have taken
             // the lease.
-            if self.0.redis.fill_if_leased(redis_key, &lease_key, &token, &raw, ttl).await {
+            if self.0.redis.fill_if_leased(redis_key, &lease_key, &token, &entry.envelope(), ttl).await {
                 first.keep(redis_key, &entry);
             }
         }
@@ -306,13 +304,6 @@ impl CacheStore {
             }
         }
         None
-    }
-
-    /// A computed value in its envelope, stamped with the WAL position its read is known to
-    /// include (everything, when read on the primary).
-    fn encode<T: Serialize>(&self, computed: &Computed<T>) -> ApiResult<String> {
-        let stamp = self.0.db.stamp(computed.role);
-        Ok(serde_json::to_string(&Envelope { l: stamp, v: &computed.value }).map_err(anyhow::Error::from)?)
     }
 
     /// The value in Redis, when it is there and fresh enough for this reader.
