@@ -20,6 +20,12 @@ const USAGE: &str = "usage: dearme <serve|worker|migrate|check-config|dev-llm|us
   embeddings    `embeddings backfill [--user ID]`: embed every diary (or one user's) without an
                 embedding by EMBEDDING_MODEL (the worker also does it in the background)";
 
+/// The process's allocator. The hot reads allocate and free many short-lived buffers of a few
+/// kilobytes (request bodies, cached pages, JSON) from both runtime threads; glibc's malloc spent
+/// about a fifth of a cached list read's CPU on that (README, "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
