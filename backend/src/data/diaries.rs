@@ -68,60 +68,21 @@ pub struct NewDiary<'a> {
     pub visibility: Option<&'a str>,
 }
 
-/// The first parameter number the statement leaves to the caller's extra CTEs.
-pub const FIRST_EXTRA_PARAM: usize = 9;
-
-/// The statement creating a diary with what it triggers, plus the caller's CTEs (the jobs it
-/// enqueues, reading parameters from [`FIRST_EXTRA_PARAM`] on). Built once, run by [`create`].
-///
-/// It commits as a whole, with no explicit transaction, so PgBouncer holds a server connection
-/// only while it runs:
-/// - `c`: the user's diary count including this one (the statement's snapshot does not see the
-///   row it inserts, hence the + 1).
-/// - `milestones`: the 3rd, 5th and 7th diary notices, each sent once (the partial unique index
-///   makes a concurrent duplicate a no-op). Past 7 diaries nothing applies.
-/// - `upgrade`: at the 3rd and 7th diary, an upgrade notice for a persona below the level those
-///   unlock, unless an unread one is waiting.
-pub struct CreateStatement(String);
-
-impl CreateStatement {
-    pub fn new(extra_ctes: &str) -> Self {
-        Self(format!(
-            "with d as ( \
-                 insert into diaries (id, user_id, title, content, mood, weather, diary_date, visibility) \
-                 overriding system value values ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'self')) returning {COLUMNS}), \
-             c as (select count(*) + 1 as n from diaries where user_id = $2), \
-             milestones as ( \
-                 insert into notifications (user_id, type, title, content) \
-                 select $2, 'milestone_' || m.n, m.title, m.content \
-                 from (values (3, '일기 3개 달성! 🎉', '벌써 3개의 일기를 썼어요. 페르소나를 성장시킬 수 있어요!'), \
-                              (5, '일기 5개 달성! 🌟', '꾸준히 기록하고 있어요. 조금만 더 쓰면 완전한 페르소나를 만들 수 있어요!'), \
-                              (7, '일기 7개 달성! 🏆', '7개의 일기로 나만의 완전한 AI 페르소나를 만들 수 있어요!')) as m(n, title, content), c \
-                 where c.n >= m.n and c.n <= 7 \
-                 on conflict (user_id, type) where type like 'milestone\\_%' do nothing), \
-             upgrade as ( \
-                 insert into notifications (user_id, type, title, content) \
-                 select $2, 'persona_upgrade_available', '페르소나를 성장시킬 수 있어요! 🌱', '지금 페르소나를 업그레이드해 보세요.' \
-                 from personas p, c \
-                 where p.user_id = $2 and ((c.n = 3 and p.level = 'temporary') or (c.n = 7 and p.level <> 'complete')) \
-                   and not exists (select 1 from notifications where user_id = $2 and type = 'persona_upgrade_available' and not is_read)), \
-             {extra_ctes} \
-             select {COLUMNS} from d"
-        ))
-    }
-}
-
-/// Inserts diary `id` for `user_id` with its notices and the extra CTEs (`extra` are their
-/// parameters, in order); the new diary.
+/// Inserts diary `id` for `user_id` with its notices and jobs, in one statement that commits
+/// as a whole (no explicit transaction, so PgBouncer holds a server connection only while it
+/// runs): the `create_diary` function (its migration says what it triggers, and why a function).
+/// `jobs` are the 8 job arrays `enqueue_jobs` takes, in its order. The new diary.
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = user_id, diary_id = id))]
 pub async fn create(
     db: &mut impl Executor,
-    statement: &CreateStatement,
     id: i64,
     user_id: i64,
     diary: &NewDiary<'_>,
-    extra: &[Param<'_>],
+    jobs: &[Param<'_>; 8],
 ) -> db::Result<Diary> {
+    let sql = format!(
+        "select {COLUMNS} from create_diary($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
     let mut params: Vec<Param<'_>> = vec![
         (&id, Type::INT8),
         (&user_id, Type::INT8),
@@ -132,8 +93,8 @@ pub async fn create(
         (&diary.diary_date, Type::DATE),
         (&diary.visibility, Type::TEXT),
     ];
-    params.extend_from_slice(extra);
-    db.fetch_one(&statement.0, &params).await
+    params.extend_from_slice(jobs);
+    db.fetch_one(&sql, &params).await
 }
 
 /// A page of diaries and the total they come from.

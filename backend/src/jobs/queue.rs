@@ -1,10 +1,9 @@
 //! The apalis task table, written directly: `enqueue` inserts the task row (`apalis.jobs`, the
 //! same columns and JSON encoding apalis-postgres's own sink writes) and the user-facing `ai_jobs`
-//! row inside the *caller's* transaction, with unnamed statements through PgBouncer. A diary and
+//! row inside the *caller's* transaction, through the `enqueue_jobs` database function (its plans
+//! kept per server connection, where an unnamed statement through PgBouncer is planned each time). A diary and
 //! its analysis job commit together, and a rolled-back write enqueues nothing. apalis-postgres is
 //! pinned to an exact version because this mirrors its internal table.
-
-use std::sync::LazyLock;
 
 use tokio_postgres::types::Type;
 
@@ -31,17 +30,19 @@ pub async fn enqueue(db: &mut impl Executor, job: &AiJob, idempotency_key: Optio
 /// and, for jobs on behalf of a user, their `ai_jobs` rows. Returns how many were new.
 #[tracing::instrument(level = "debug", skip_all, fields(jobs = jobs.len()))]
 pub async fn enqueue_many(db: &mut impl Executor, jobs: &[(&AiJob, Option<&str>)]) -> db::Result<u64> {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("with {} select count(*) as value from queued", Batch::coalescing_ctes(1)));
+    // Coalescing: an analysis of a diary that already has one waiting is left out (the waiting
+    // one reads the diary when it runs, so it analyses the newest text).
+    const SQL: &str = "select enqueue_jobs($1, $2, $3, $4, $5, $6, $7, $8, true) as value";
     let batch = Batch::new(jobs);
-    let inserted: i64 = db.fetch_value(&SQL, &batch.params()).await?;
+    let inserted: i64 = db.fetch_value(SQL, &batch.params()).await?;
     batch.count();
     Ok(inserted as u64)
 }
 
-/// Jobs encoded for one statement: the arrays the `queued`/`tracked` CTEs read. A write that
-/// enqueues work can embed those CTEs in its own statement (see `data::diaries::CreateStatement`), so
-/// the row and its jobs commit together without an explicit transaction.
+/// Jobs encoded for one statement: the arrays the `enqueue_jobs` database function reads (its
+/// migration, `write_functions`, holds the insert). A write that enqueues work can pass them to a
+/// function of its own that calls it (see `data::diaries::create`), so the row and its jobs
+/// commit together without an explicit transaction.
 pub struct Batch {
     ids: Vec<String>,
     payloads: Vec<Vec<u8>>,
@@ -78,49 +79,11 @@ impl Batch {
         batch
     }
 
-    /// Two CTEs reading the batch from parameters `$first`..`$first + 7` (in `params` order):
-    /// `queued` inserts the apalis task rows (the columns and encoding apalis's own sink writes),
-    /// each in its class's queue, and returns the ids that were new; `tracked` inserts their
-    /// `ai_jobs` rows.
+    /// The batch as `enqueue_jobs`'s (and `create_diary`'s) 8 array parameters, in their order.
     ///
-    /// One attempt at the queue level: a job retries its LLM calls itself, with backoff, and a
-    /// job orphaned by a dead worker is re-enqueued by apalis's heartbeat check regardless.
-    pub fn ctes(first: usize) -> String {
-        Self::ctes_where(first, "")
-    }
-
-    /// [`ctes`](Self::ctes), leaving out an analysis of a diary that already has one waiting:
-    /// the waiting one reads the diary when it runs, so it analyses the newest text (coalescing
-    /// quick edits; two edits racing may still both enqueue). A new diary has nothing waiting,
-    /// so its statement does without the check (planned on every call through PgBouncer).
-    pub fn coalescing_ctes(first: usize) -> String {
-        Self::ctes_where(
-            first,
-            "where not (j.kind = 'diary_analysis' and exists ( \
-                 select 1 from ai_jobs a where a.kind = 'diary_analysis' and a.subject_id = j.subject \
-                 and a.status = 'pending')) ",
-        )
-    }
-
-    fn ctes_where(first: usize, filter: &str) -> String {
-        let [ids, queues, payloads, keys, users, kinds, subjects, wakes] = std::array::from_fn(|i| first + i);
-        format!(
-            "queued as ( \
-                 insert into apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key) \
-                 select j.id, j.queue, j.payload, 'Pending', 0, 1, \
-                        case when j.wakes then now() else now() + interval '1 millisecond' end, \
-                        case when j.wakes then 10 else 0 end, ''::hstore, j.key \
-                 from unnest(${ids}::text[], ${queues}::text[], ${payloads}::bytea[], ${keys}::text[], ${wakes}::bool[], \
-                             ${kinds}::text[], ${subjects}::int8[]) as j(id, queue, payload, key, wakes, kind, subject) \
-                 {filter}on conflict (job_type, idempotency_key) do nothing returning id), \
-             tracked as ( \
-                 insert into ai_jobs (id, user_id, kind, subject_id) \
-                 select j.id, j.user_id, j.kind, j.subject_id \
-                 from unnest(${ids}::text[], ${users}::int8[], ${kinds}::text[], ${subjects}::int8[]) as j(id, user_id, kind, subject_id) \
-                 where j.user_id is not null and j.id in (select id from queued))"
-        )
-    }
-
+    /// Each job gets one attempt at the queue level (`max_attempts` 1, set by `enqueue_jobs`): a
+    /// job retries its LLM calls itself, with backoff, and a job orphaned by a dead worker is
+    /// re-enqueued by apalis's heartbeat check regardless.
     pub fn params(&self) -> [Param<'_>; 8] {
         [
             (&self.ids, Type::TEXT_ARRAY),

@@ -1,15 +1,13 @@
 //! Creating a diary: the date window, then one statement that inserts it with its notices and
 //! the AI jobs it starts.
 
-use std::sync::LazyLock;
-
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{Duration, NaiveDate};
 
 use super::{insights::keys_changed_by_diary_write, types::CreateDiary};
 use crate::{
     api::{auth::session::AuthUser, state::AppState},
-    data::diaries::{self, CreateStatement, Diary},
+    data::diaries::{self, Diary},
     jobs::{self, AiJob},
     platform::{
         error::{ApiError, ApiResult, ErrorBody, Invalid, Unauthenticated},
@@ -17,10 +15,6 @@ use crate::{
         time::{today, week_start},
     },
 };
-
-/// The diary insert with its jobs (`jobs::Batch`) in the same statement.
-static CREATE: LazyLock<CreateStatement> =
-    LazyLock::new(|| CreateStatement::new(&jobs::Batch::ctes(diaries::FIRST_EXTRA_PARAM)));
 
 #[utoipa::path(
     post, path = "/api/v1/diaries", tag = "diaries",
@@ -45,7 +39,7 @@ pub async fn create_diary(
     let diary_id = state.diary_ids.next(&state.db).await?;
     let batch = diary_jobs(user_id, diary_id, today);
     let mut db = state.db.writer().await?;
-    let diary = diaries::create(&mut db, &CREATE, diary_id, user_id, &body.as_new(), &batch.params()).await?;
+    let diary = diaries::create(&mut db, diary_id, user_id, &body.as_new(), &batch.params()).await?;
     batch.count();
     state.writes.committed(&mut db, user_id, &keys_changed_by_diary_write(user_id, diary.diary_date)).await?;
     metrics::counter!("diaries_created_total").increment(1);
