@@ -295,3 +295,35 @@ async fn milestone_notifications_are_created_once_at_three_five_and_seven_diarie
         "sent once only"
     );
 }
+
+#[tokio::test]
+async fn the_seventh_diary_sends_what_is_left_and_an_eighth_sends_nothing() {
+    let app = TestApp::spawn().await;
+    let db = app.sql().await;
+    let older = "insert into diaries (user_id, title, content, diary_date) \
+                 select $1, '예전', '내용', current_date - 10 - d from generate_series(1, $2::int) d";
+    let notices = "select type from notifications where user_id = $1 order by type";
+    let types = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
+
+    // Six diaries written before the notices existed, and a persona below `complete`.
+    let seventh = app.user("seventh").await;
+    let seventh_id = app.user_id(&seventh).await;
+    app.persona(&seventh).await;
+    db.execute("update personas set level = 'basic' where user_id = $1", &[&seventh_id]).await.unwrap();
+    db.execute(older, &[&seventh_id, &6]).await.unwrap();
+    app.diary(&seventh, 0, None).await;
+    assert_eq!(
+        types(db.query(notices, &[&seventh_id]).await.unwrap()),
+        ["milestone_3", "milestone_5", "milestone_7", "persona_upgrade_available"]
+    );
+
+    // Past seven, a diary triggers no notice, only its jobs.
+    let eighth = app.user("eighth").await;
+    let eighth_id = app.user_id(&eighth).await;
+    db.execute(older, &[&eighth_id, &7]).await.unwrap();
+    let diary = app.diary(&eighth, 0, None).await;
+    assert!(types(db.query(notices, &[&eighth_id]).await.unwrap()).is_empty());
+    let jobs: i64 =
+        db.query_one("select count(*) from ai_jobs where user_id = $1", &[&eighth_id]).await.unwrap().get(0);
+    assert_eq!(jobs, 3, "analysis, weekly summary, prompt suggestions for diary {}", diary["id"]);
+}
