@@ -25,6 +25,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
+# The build's settings (.cargo/config.toml: the allocator's compile-time default) apply to the
+# dependencies cooked here too.
+COPY .cargo .cargo
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 # No query!-style macros need a database at build time; SQLX_OFFLINE makes sure none tries.
