@@ -373,3 +373,20 @@ async fn a_worker_stopped_with_sigterm_finishes_its_running_job_then_exits() {
     let personas: i64 = db.query_one("select count(*) from personas", &[]).await.unwrap().get(0);
     assert_eq!(personas, 1);
 }
+
+#[tokio::test]
+async fn the_job_table_keeps_one_index_per_purpose_across_migrations() {
+    let app = TestApp::spawn().await;
+    let indexes = || async {
+        let sql =
+            "select indexname::text from pg_indexes where schemaname = 'apalis' and tablename = 'jobs' order by 1";
+        app.sql().await.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+    };
+    let expected =
+        ["idx_apalis_jobs_fetch_partial", "idx_apalis_jobs_lock_by", "idx_jobs_idempotency_key", "jobs_pkey"];
+    assert_eq!(indexes().await, expected, "apalis's duplicates (lidx, unique_job_id) are dropped");
+    // Migrating again (every deploy does) changes nothing.
+    let direct = crate::helpers::with_db(&crate::helpers::env("DATABASE_DIRECT_URL"), &app.db_name);
+    dearme::platform::db::migrate::run(&direct).await.unwrap();
+    assert_eq!(indexes().await, expected);
+}

@@ -39,7 +39,7 @@ pub fn with_db(url: &str, db: &str) -> String {
 }
 
 /// Creates (once, under a lock, for all test processes) the migrated template database, keyed by
-/// a hash of the migrations so a changed migration rebuilds it.
+/// a hash of the migrations (and of what `migrate` runs after them) so a change rebuilds it.
 async fn ensure_template(admin: &Client) {
     let migrations = migrations_fingerprint();
     admin.batch_execute("select pg_advisory_lock(7330)").await.unwrap();
@@ -68,6 +68,8 @@ fn migrations_fingerprint() -> String {
         path.file_name().hash(&mut hasher);
         std::fs::read(&path).unwrap().hash(&mut hasher);
     }
+    // What `migrate` runs after apalis's setup is part of the schema too.
+    dearme::platform::db::migrate::TRIM_QUEUE_INDEXES.hash(&mut hasher);
     format!("{:x}", hasher.finish())
 }
 
