@@ -1,6 +1,8 @@
 //! Diaries: the row every diary endpoint returns, its reads and writes, and the per-diary mental
 //! analysis the analysis job stores.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, types::Type};
@@ -80,9 +82,11 @@ pub async fn create(
     diary: &NewDiary<'_>,
     jobs: &[Param<'_>; 8],
 ) -> db::Result<Diary> {
-    let sql = format!(
-        "select {COLUMNS} from create_diary($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-    );
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "select {COLUMNS} from create_diary($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        )
+    });
     let mut params: Vec<Param<'_>> = vec![
         (&id, Type::INT8),
         (&user_id, Type::INT8),
@@ -94,7 +98,7 @@ pub async fn create(
         (&diary.visibility, Type::TEXT),
     ];
     params.extend_from_slice(jobs);
-    db.fetch_one(&sql, &params).await
+    db.fetch_one(&SQL, &params).await
 }
 
 /// A page of diaries and the total they come from.

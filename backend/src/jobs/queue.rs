@@ -1,9 +1,9 @@
 //! The apalis task table, written directly: `enqueue` inserts the task row (`apalis.jobs`, the
 //! same columns and JSON encoding apalis-postgres's own sink writes) and the user-facing `ai_jobs`
 //! row inside the *caller's* transaction, through the `enqueue_jobs` database function (its plans
-//! kept per server connection, where an unnamed statement through PgBouncer is planned each time). A diary and
-//! its analysis job commit together, and a rolled-back write enqueues nothing. apalis-postgres is
-//! pinned to an exact version because this mirrors its internal table.
+//! kept per server connection, where an unnamed statement through PgBouncer is planned each
+//! time). A diary and its analysis job commit together, and a rolled-back write enqueues nothing.
+//! apalis-postgres is pinned to an exact version because this mirrors its internal table.
 
 use tokio_postgres::types::Type;
 
