@@ -15,6 +15,11 @@ use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig}
 
 use crate::platform::settings::Settings;
 
+/// Raises `KEYS[1]` to `ARGV[1]` unless it holds more, and (re)sets its TTL to `ARGV[2]` seconds.
+const SET_MAX: &str = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') \
+                       if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) \
+                       else redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 1";
+
 /// How long Redis is skipped after a failed command.
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -181,14 +186,27 @@ impl Redis {
         .map(|reply| reply.is_some())
     }
 
-    /// Sets a key only if it holds nothing or a smaller number (a monotonic high-water mark).
-    pub async fn set_max(&self, key: &str, value: u64, ttl: Duration) -> bool {
-        const SCRIPT: &str = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') \
-                              if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) \
-                              else redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 1";
+    /// Raises `key` to `value` unless it holds more (a monotonic high-water mark, living `ttl`),
+    /// then deletes `keys` and publishes `payload` on `channel`: one round trip, in that order.
+    pub async fn set_max_del_publish(
+        &self,
+        key: &str,
+        value: u64,
+        ttl: Duration,
+        keys: &[String],
+        channel: &str,
+        payload: &str,
+    ) -> bool {
         let secs = ttl.as_secs().max(1);
+        let keys = keys.to_vec();
         self.run("set_max", |mut c| async move {
-            redis::Script::new(SCRIPT).key(key).arg(value.to_string()).arg(secs).invoke_async::<i64>(&mut c).await
+            let mut pipe = redis::pipe();
+            // EVAL rather than EVALSHA: nothing to reload after a Redis restart.
+            pipe.cmd("EVAL").arg(SET_MAX).arg(1).arg(key).arg(value).arg(secs).ignore();
+            if !keys.is_empty() {
+                pipe.del(&keys).ignore();
+            }
+            pipe.publish(channel, payload).ignore().query_async::<()>(&mut c).await
         })
         .await
         .is_some()

@@ -1,7 +1,8 @@
 //! Read-your-writes and cache invalidation in one call, which every write path makes after its
 //! commit: [`Writes::committed`] records the primary's WAL position as the user's last write (in
 //! this process and in Redis, so the user's next reads on any instance wait for a replica that
-//! has it, or go to the primary) and deletes the cached values the write changed.
+//! has it, or go to the primary), deletes the cached values the write changed and tells every
+//! instance's first level, which drops its copies of both (one Redis round trip).
 
 use std::{
     collections::HashMap,
@@ -39,10 +40,7 @@ impl Writes {
     pub async fn committed(&self, conn: &mut Conn, user_id: i64, changed: &[CacheKey]) -> db::Result<()> {
         let lsn = conn.wal_position().await?;
         self.0.recent.put(user_id, lsn);
-        self.0.redis.set_max(&self.lsn_key(user_id), lsn.0, RECENT_WRITE_TTL).await;
-        if !changed.is_empty() {
-            self.0.cache.invalidate(changed).await;
-        }
+        self.0.cache.written(&self.lsn_key(user_id), lsn, RECENT_WRITE_TTL, changed).await;
         Ok(())
     }
 

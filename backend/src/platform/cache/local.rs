@@ -10,6 +10,9 @@
 //! - **Never trusting a channel it may have missed**: entries are used only while the channel is
 //!   subscribed and its heartbeat (a ping each instance publishes every second) has come back
 //!   within [`STALE_AFTER`]. Losing it empties this level and bypasses it until it is back.
+//! - **Exact across instances where it must be**: a reader that needs every write answered
+//!   before it came (the session check, which carries the last-write position) first waits for
+//!   a fence through the same channel ([`super::fence`]).
 //! - **No stale fill**: a value read from Redis (or computed and filled) is kept only if no
 //!   invalidation arrived since the read began (an epoch), so a fill racing a write's eviction
 //!   cannot outlive it.
@@ -24,7 +27,7 @@ use std::{
 
 use futures_util::StreamExt;
 
-use super::Entry;
+use super::{Entry, fence::Fence};
 use crate::platform::redis::Redis;
 
 /// How often each instance pings the channel.
@@ -44,6 +47,7 @@ pub struct Local {
     /// When the last message (of any kind) came, as milliseconds since `started`.
     last_message: AtomicU64,
     started: Instant,
+    fence: Fence,
 }
 
 /// What a reader saw before reading the next level: the epoch, if this level was in use.
@@ -69,6 +73,7 @@ impl Local {
             subscribed: AtomicBool::new(false),
             last_message: AtomicU64::new(0),
             started: Instant::now(),
+            fence: Fence::default(),
         })
     }
 
@@ -83,6 +88,12 @@ impl Local {
     /// invalidated since.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot(self.live().then(|| self.epoch.load(Ordering::Acquire)))
+    }
+
+    /// Once every invalidation published before the call has been applied here (see [`Fence`]):
+    /// `false` when this level is not in use or the fence did not come back in time.
+    pub async fn fenced(&self) -> bool {
+        self.live() && self.fence.pass().await && self.live()
     }
 
     pub fn get(&self, key: &str) -> Option<Entry> {
@@ -141,6 +152,8 @@ impl Local {
     /// and re-subscribes (with this level emptied meanwhile) when the subscription ends.
     pub async fn listen(self: Arc<Self>, redis: Redis, channel: String) {
         tokio::spawn(self.clone().ping(redis.clone(), channel.clone()));
+        let (fences, fence_redis, fence_channel) = (self.clone(), redis.clone(), channel.clone());
+        tokio::spawn(async move { fences.fence.run(fence_redis, fence_channel).await });
         loop {
             if let Some(mut messages) = redis.subscribe(&channel).await {
                 // Anything inserted before this point was dropped when the channel was lost.
@@ -149,7 +162,7 @@ impl Local {
                 metrics::gauge!("cache_local_live").set(1.0);
                 while let Some(message) = messages.next().await {
                     self.heard();
-                    if message != PING {
+                    if message != PING && !self.fence.heard(&message) {
                         self.evict(message.split('\n'));
                     }
                 }

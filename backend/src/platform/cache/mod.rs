@@ -15,10 +15,13 @@
 //! - **Redis down or slow**: every call degrades to computing from Postgres (bounded by the Redis
 //!   timeout and back-off in `crate::platform::redis`).
 //! - **Two levels** (API instances): a hit in this process's [`Local`] costs no round trip;
-//!   invalidations reach every instance over a Redis channel, and without that channel the
-//!   first level is not used.
+//!   invalidations reach every instance over a Redis channel ([`invalidate`]), and without that
+//!   channel the first level is not used. The session check, which carries the reader's last
+//!   write, reads it after a fence ([`fence`]) that makes it exact across instances.
 
 mod entry;
+mod fence;
+mod invalidate;
 mod local;
 
 use std::{
@@ -318,23 +321,12 @@ impl CacheStore {
         Entry::parse(raw).filter(|entry| entry.fresh_for(min_lsn))
     }
 
-    /// Deletes values and their leases, after the write that changed them committed, and tells
-    /// every instance's first level, in the same round trip.
-    pub async fn invalidate(&self, keys: &[CacheKey]) {
-        let mut redis_keys = Vec::with_capacity(keys.len() * 2);
-        let mut message = String::new();
-        for key in keys {
-            let k = self.redis_key(key);
-            redis_keys.push(format!("{k}:lease"));
-            message.push_str(if message.is_empty() { "" } else { "\n" });
-            message.push_str(&k);
-            redis_keys.push(k);
-        }
-        if let Some(local) = self.0.local.get() {
-            // This instance's own first level at once; the others when the message reaches them.
-            local.evict(keys.iter().map(|key| self.redis_key(key)));
-        }
-        self.0.redis.del_and_publish(&redis_keys, &self.0.channel, &message).await;
+    /// This process's first level for a read that is not a cached value (the session check), once
+    /// every invalidation published before the call has been applied here; `None` when the level
+    /// is not in use or that took too long.
+    pub async fn local_fenced(&self) -> Option<&Arc<Local>> {
+        let local = self.0.local.get()?;
+        local.fenced().await.then_some(local)
     }
 }
 
