@@ -126,3 +126,45 @@ async fn a_hit_answers_the_bytes_the_miss_computed_as_json() {
     }
     assert!(app.state.cache.holds_locally(&CacheKey::new(Cache::Persona, id)));
 }
+
+/// Overwrites `user_id`'s cached row in Redis only, telling no instance.
+async fn plant_user_quietly(app: &TestApp, user_id: i64, username: &str) {
+    let key = format!("{}:user:{user_id}", app.settings.redis_prefix);
+    let raw = app.state.redis.get(&key).await.flatten().expect("the session's read cached the user");
+    let mut user: Value = serde_json::from_str(&raw).unwrap();
+    user["username"] = json!(username);
+    app.state.redis.set_ex(&key, &user.to_string(), Duration::from_secs(60)).await;
+}
+
+async fn me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.get("/api/v1/users/me", Some(token)).await
+}
+
+#[tokio::test]
+async fn a_session_is_checked_in_memory_and_what_another_instance_changed_is_seen_at_once() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::sibling(&a).await;
+    assert!(eventually(|| a.state.cache.local_in_use() && b.state.cache.local_in_use()).await, "both listen");
+    let token = a.user("minji").await;
+    let id = a.user_id(&token).await;
+    for _ in 0..2 {
+        assert_eq!(json_of(me(&a, &token).await, StatusCode::OK).await["username"], "minji");
+    }
+    plant_user_quietly(&a, id, "planted").await;
+    assert_eq!(json_of(me(&a, &token).await, StatusCode::OK).await["username"], "minji", "A checks it in memory");
+    assert_eq!(json_of(me(&b, &token).await, StatusCode::OK).await["username"], "planted", "B reads Redis");
+
+    // A change of the row on B: A's very next request sees it (the fence), not its own copy.
+    let renamed = b.patch("/api/v1/users/me", Some(&token), json!({ "username": "minji2" })).await;
+    assert_eq!(json_of(renamed, StatusCode::OK).await["username"], "minji2");
+    assert_eq!(json_of(me(&a, &token).await, StatusCode::OK).await["username"], "minji2");
+    // So is a diary written on B, through the last-write position A now holds in memory.
+    b.diary(&token, 0, Some("sad")).await;
+    assert_eq!(page(&a, &token).await["total"], 1, "A's next read has B's write");
+
+    // A logout on B: A refuses the session on the next request.
+    let out = b.post("/api/v1/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(me(&a, &token).await.status(), StatusCode::UNAUTHORIZED, "A heard the logout before answering");
+    assert_eq!(me(&b, &token).await.status(), StatusCode::UNAUTHORIZED);
+}

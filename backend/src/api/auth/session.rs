@@ -1,9 +1,11 @@
 //! Server-side sessions and the `AuthUser` extractor.
 //!
-//! A request authenticates with one Redis round trip: `MGET` of the session marker, the cached
-//! user and the user's last-write position (for read-your-writes). On a miss, or with Redis down,
-//! the session is checked in Postgres (on the primary: a session is often seconds old) and the
-//! cache refilled. Revoking writes a tombstone rather than deleting, and refills use `SET NX`
+//! A request authenticates from this process's first cache level when it holds the session (no
+//! round trip; exact across instances through the level's fence), else with one Redis round
+//! trip: `MGET` of the session marker, the cached user and the user's last-write position (for
+//! read-your-writes). A revocation is announced to every instance's first level. On a miss, or
+//! with Redis down, the session is checked in Postgres (on the primary: a session is often
+//! seconds old) and the cache refilled. Revoking writes a tombstone rather than deleting, and refills use `SET NX`
 //! semantics through the tombstone check, so a refill racing a logout cannot resurrect a session.
 
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use crate::{
     api::{state::AppState, users},
     data::{sessions, users::User},
     platform::{
+        cache::Entry,
         db::{Executor, Lsn},
         error::{ApiError, ApiResult},
     },
@@ -59,18 +62,17 @@ impl FromRequestParts<AppState> for AuthUser {
         let claims = jwt::decode(token, &state.jwt, Utc::now().timestamp()).ok_or(INVALID)?;
         let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
 
-        let keys =
-            [session_key(state, &claims.sid), users::cache_key(&state.redis, user_id), state.writes.lsn_key(user_id)];
-        let cached = state.redis.mget(&keys).await;
-        let (marker, user_json, lsn) = match cached.as_deref() {
-            Some([m, u, l]) => (m.clone(), u.clone(), l.as_deref().and_then(|l| l.parse().ok()).map(Lsn)),
-            _ => (None, None, None),
-        };
-        if marker.as_deref() == Some(REVOKED) || state.revoked.contains(&claims.sid) {
+        if state.revoked.contains(&claims.sid) {
             return Err(INVALID);
         }
-        let user = match (marker, user_json.and_then(|u| serde_json::from_str::<User>(&u).ok())) {
-            (Some(_), Some(user)) if user.id == user_id => user,
+        let keys =
+            [session_key(state, &claims.sid), users::cache_key(&state.redis, user_id), state.writes.lsn_key(user_id)];
+        let Cached { marker, user, lsn } = cached(state, &keys, user_id).await;
+        if marker.as_deref() == Some(REVOKED) {
+            return Err(INVALID);
+        }
+        let user = match (marker, user) {
+            (Some(_), Some(user)) => user,
             _ => {
                 let mut db = state.db.writer().await?;
                 let user = sessions::user(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?;
@@ -114,7 +116,9 @@ pub async fn create(state: &AppState, db: &mut impl Executor, user_id: i64) -> A
 pub async fn revoke(state: &AppState, db: &mut impl Executor, user_id: i64, only: Option<&str>) -> ApiResult<()> {
     for id in sessions::revoke(db, user_id, only).await? {
         let key = session_key(state, &id);
-        if !state.redis.set_ex(&key, REVOKED, state.settings.session_ttl).await {
+        if state.redis.set_ex(&key, REVOKED, state.settings.session_ttl).await {
+            state.cache.announce(std::slice::from_ref(&key)).await;
+        } else {
             // Never silently: this instance refuses the session itself, and the tombstone is
             // written as soon as Redis takes it (`revoked`).
             tracing::warn!(user_id, "session tombstone not written; refusing it locally and retrying");
@@ -133,11 +137,56 @@ async fn tombstone_later(state: AppState, key: String, session_id: String) {
     while Instant::now() < deadline {
         tokio::time::sleep(wait).await;
         if state.redis.set_ex(&key, REVOKED, state.settings.session_ttl).await {
+            state.cache.announce(std::slice::from_ref(&key)).await;
             state.revoked.settled(&session_id);
             return;
         }
         wait = (wait * 2).min(Duration::from_secs(10));
     }
+}
+
+/// What Redis holds for a session: its marker, the cached user (when it is `user_id`'s) and the
+/// user's last-write position.
+struct Cached {
+    marker: Option<String>,
+    user: Option<User>,
+    lsn: Option<Lsn>,
+}
+
+/// The session's `keys` (marker, user, last write): from this process's first level when it holds
+/// them (after the fence: every write answered before this request has reached it), else from
+/// Redis in one `MGET`, kept here when the session is valid.
+async fn cached(state: &AppState, keys: &[String; 3], user_id: i64) -> Cached {
+    let parse = |json: &[u8]| serde_json::from_slice::<User>(json).ok().filter(|user| user.id == user_id);
+    let local = state.cache.local_fenced().await;
+    let snapshot = local.map(|local| local.snapshot());
+    // The user's row and last write are kept together, under the last-write key: every change to
+    // the row is followed by `Writes::committed`, which announces that key.
+    if let Some(local) = local
+        && let (Some(_), Some(held)) = (local.get(&keys[0]), local.get(&keys[2]))
+        && let Some(user) = parse(&held.json)
+    {
+        metrics::counter!("cache_local_requests_total", "cache" => "session", "result" => "hit").increment(1);
+        return Cached {
+            marker: Some(VALID.to_owned()),
+            user: Some(user),
+            lsn: (held.stamp > 0).then_some(Lsn(held.stamp)),
+        };
+    }
+    let result = if local.is_some() { "miss" } else { "bypass" };
+    metrics::counter!("cache_local_requests_total", "cache" => "session", "result" => result).increment(1);
+    let Some([marker, user_json, lsn]) = state.redis.mget(keys).await.and_then(|v| <[_; 3]>::try_from(v).ok()) else {
+        return Cached { marker: None, user: None, lsn: None };
+    };
+    let lsn = lsn.and_then(|l| l.parse().ok()).map(Lsn);
+    let user = user_json.as_deref().and_then(|json| parse(json.as_bytes()));
+    if let (Some(local), Some(snapshot), Some(VALID), Some(json)) = (local, snapshot, marker.as_deref(), user_json)
+        && user.is_some()
+    {
+        local.insert(&keys[0], &Entry { stamp: 0, json: VALID.into() }, snapshot);
+        local.insert(&keys[2], &Entry { stamp: lsn.map_or(0, |l| l.0), json: json.into() }, snapshot);
+    }
+    Cached { marker, user, lsn }
 }
 
 fn session_key(state: &AppState, session_id: &str) -> String {

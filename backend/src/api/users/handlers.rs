@@ -89,7 +89,8 @@ pub async fn update_me(
 ) -> ApiResult<Json<User>> {
     let mut db = state.db.writer().await?;
     let user = users::update_profile(&mut db, auth.id(), &body.change()).await?;
-    state.writes.committed(&mut db, user.id, &[]).await?;
+    // The cached row goes first: `committed` then tells every instance's first level.
     state.redis.del(&[cache_key(&state.redis, user.id)]).await;
+    state.writes.committed(&mut db, user.id, &[]).await?;
     Ok(Json(user))
 }

@@ -21,7 +21,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .route_layer(timeout::short())
 }
 
-/// The Redis key of the user's cached row (read with the session, in one round trip).
+/// The Redis key of the user's cached row (read with the session, in one round trip). A change
+/// to the row deletes it and then calls `Writes::committed`, whose announcement drops every
+/// instance's in-process copy (kept with the user's last-write position).
 pub fn cache_key(redis: &Redis, user_id: i64) -> String {
     redis.key(format_args!("user:{user_id}"))
 }
