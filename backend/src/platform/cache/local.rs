@@ -14,12 +14,15 @@
 //!   before it came (the session check, which carries the last-write position) first waits for
 //!   a fence through the same channel ([`super::fence`]).
 //! - **No stale fill**: a value read from Redis (or computed and filled) is kept only if no
-//!   invalidation arrived since the read began (an epoch), so a fill racing a write's eviction
-//!   cannot outlive it.
+//!   invalidation of its key arrived since the read began (epochs: each key's last invalidation
+//!   is remembered for [`REMEMBER`]; an older read is dropped), so a fill racing a write's
+//!   eviction cannot outlive it, while writes to other keys do not stop fills.
 
 use std::{
+    collections::{HashMap, VecDeque},
+    hash::BuildHasher,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -36,12 +39,16 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const STALE_AFTER: Duration = Duration::from_secs(3);
 /// The ping's payload: not a key (keys are never empty).
 const PING: &str = "";
+/// How long each key's last invalidation is remembered (in pings): a fill whose read began
+/// longer ago is dropped, whatever it read.
+const REMEMBER: usize = 5;
 
 /// The first-level cache of one process.
 pub struct Local {
     entries: moka::sync::Cache<String, Entry>,
     /// Bumped by every invalidation received and every loss of the channel.
     epoch: AtomicU64,
+    invalidated: Mutex<Invalidated>,
     /// The channel is subscribed.
     subscribed: AtomicBool,
     /// When the last message (of any kind) came, as milliseconds since `started`.
@@ -70,6 +77,7 @@ impl Local {
         Arc::new(Self {
             entries,
             epoch: AtomicU64::new(0),
+            invalidated: Mutex::default(),
             subscribed: AtomicBool::new(false),
             last_message: AtomicU64::new(0),
             started: Instant::now(),
@@ -103,32 +111,48 @@ impl Local {
         self.entries.get(key)
     }
 
-    /// Keeps `entry` for `key` unless an invalidation (or a loss of the channel) came since
+    /// Keeps `entry` for `key` unless an invalidation of it (or a loss of the channel) came since
     /// `snapshot`.
     pub fn insert(&self, key: &str, entry: &Entry, snapshot: Snapshot) {
-        let Snapshot(Some(epoch)) = snapshot else { return };
-        if self.live() && self.epoch.load(Ordering::Acquire) == epoch {
-            self.entries.insert(key.to_owned(), entry.clone());
-            // An invalidation that slipped in between the check and the insert evicts it again.
-            if self.epoch.load(Ordering::Acquire) != epoch {
-                self.entries.invalidate(key);
-            }
+        let Snapshot(Some(seen)) = snapshot else { return };
+        if !self.live() || self.lock().since(key, seen) {
+            return;
+        }
+        self.entries.insert(key.to_owned(), entry.clone());
+        // An invalidation that slipped in between the check and the insert evicts it again.
+        if self.lock().since(key, seen) {
+            self.entries.invalidate(key);
         }
     }
 
     /// Evicts `keys` (an invalidation message, or a test).
     pub fn evict(&self, keys: impl IntoIterator<Item = impl AsRef<str>>) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        for key in keys {
+        let keys: Vec<_> = keys.into_iter().collect();
+        {
+            let mut invalidated = self.lock();
+            let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+            for key in &keys {
+                invalidated.mark(key.as_ref(), epoch);
+            }
+        }
+        for key in &keys {
             self.entries.invalidate(key.as_ref());
         }
     }
 
     fn lost(&self) {
         self.subscribed.store(false, Ordering::Release);
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut invalidated = self.lock();
+            let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+            *invalidated = Invalidated { forgotten_below: epoch, ..Invalidated::default() };
+        }
         self.entries.invalidate_all();
         metrics::gauge!("cache_local_live").set(0.0);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Invalidated> {
+        self.invalidated.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn heard(&self) {
@@ -142,6 +166,8 @@ impl Local {
         loop {
             tick.tick().await;
             redis.publish(&channel, PING).await;
+            let epoch = self.epoch.load(Ordering::Acquire);
+            self.lock().tick(epoch);
             self.entries.run_pending_tasks();
             metrics::gauge!("cache_local_entries").set(self.entries.entry_count() as f64);
             metrics::gauge!("cache_local_bytes").set(self.entries.weighted_size() as f64);
@@ -174,6 +200,39 @@ impl Local {
     }
 }
 
+/// Each key's last invalidation (its key's hash: a collision only drops a fill), for the last
+/// [`REMEMBER`] pings.
+#[derive(Default)]
+struct Invalidated {
+    by_key: HashMap<u64, u64>,
+    hasher: std::hash::RandomState,
+    /// The epoch at each of the last pings, oldest first.
+    ticks: VecDeque<u64>,
+    /// Reads that began before this epoch cannot be checked any more: dropped.
+    forgotten_below: u64,
+}
+
+impl Invalidated {
+    fn mark(&mut self, key: &str, epoch: u64) {
+        self.by_key.insert(self.hasher.hash_one(key), epoch);
+    }
+
+    /// Whether `key` was invalidated after a read that began at `seen` (or cannot be told).
+    fn since(&self, key: &str, seen: u64) -> bool {
+        seen < self.forgotten_below || self.by_key.get(&self.hasher.hash_one(key)).is_some_and(|&at| at > seen)
+    }
+
+    /// A ping went by at `epoch`: forgets what is older than [`REMEMBER`] pings.
+    fn tick(&mut self, epoch: u64) {
+        self.ticks.push_back(epoch);
+        if self.ticks.len() > REMEMBER {
+            let horizon = self.ticks.pop_front().unwrap_or(0);
+            self.by_key.retain(|_, at| *at > horizon);
+            self.forgotten_below = self.forgotten_below.max(horizon);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,16 +249,34 @@ mod tests {
     }
 
     #[test]
-    fn an_insert_is_dropped_when_an_invalidation_came_since_its_snapshot() {
+    fn an_insert_is_dropped_when_its_key_was_invalidated_since_its_snapshot() {
         let local = live();
         let before = local.snapshot();
         local.evict(["other"]);
         local.insert("k", &v(), before);
-        assert_eq!(local.get("k"), None);
-        local.insert("k", &v(), local.snapshot());
-        assert_eq!(local.get("k"), Some(v()));
+        assert_eq!(local.get("k"), Some(v()), "another key's invalidation does not stop the fill");
         local.evict(["k"]);
         assert_eq!(local.get("k"), None);
+        local.insert("k", &v(), before);
+        assert_eq!(local.get("k"), None, "k was invalidated since the read began");
+        local.insert("k", &v(), local.snapshot());
+        assert_eq!(local.get("k"), Some(v()));
+    }
+
+    #[test]
+    fn a_read_older_than_what_is_remembered_is_not_kept() {
+        let local = live();
+        let old = local.snapshot();
+        local.evict(["other"]);
+        for _ in 0..=REMEMBER {
+            let epoch = local.epoch.load(Ordering::Acquire);
+            local.lock().tick(epoch);
+        }
+        local.insert("k", &v(), old);
+        assert_eq!(local.get("k"), None, "what happened since it began is forgotten");
+        assert!(local.lock().by_key.is_empty(), "and so is the old invalidation");
+        local.insert("k", &v(), local.snapshot());
+        assert_eq!(local.get("k"), Some(v()));
     }
 
     #[test]
