@@ -275,6 +275,40 @@ def ceiling_list(url=None, mode="extended", offset=0):
     return {"rps": float(re.search(r"tps = ([\d.]+)", out).group(1))}
 
 
+# What POST /diaries sends the primary, for a random user, as the API sends it (unnamed,
+# extended protocol, through PgBouncer): the create_diary call with three jobs, then the WAL
+# position for read-your-writes. Dates far in the past, so the API's (user, date) slots stay free
+# and the list never meets these rows; the jobs go to a queue no worker reads. Removed after.
+WRITE_SQL = """\\set uid random(1, %(users)d)
+\\set day random(1, 300000)
+\\set id random(1000000000000, 9000000000000)
+select id, user_id, title, content, mood, weather, diary_date, created_at, updated_at from create_diary(
+  :id::bigint, :uid::bigint, 'ceiling', '벤치마크 일기', 'happy', null, date '1000-01-01' + :day::int, null,
+  array['ceil-' || :id::bigint || '-a', 'ceil-' || :id::bigint || '-s', 'ceil-' || :id::bigint || '-p'],
+  array['bench.ceiling', 'bench.ceiling', 'bench.ceiling'],
+  array[convert_to('{"DiaryAnalysis":{"job_id":"ceil-' || :id::bigint || '-a","user_id":' || :uid::bigint || ',"diary_id":' || :id::bigint || '}}', 'UTF8'),
+        convert_to('{"WeeklySummary":{"job_id":"ceil-' || :id::bigint || '-s","user_id":' || :uid::bigint || ',"week_start":"2026-11-30"}}', 'UTF8'),
+        convert_to('{"PromptSuggestions":{"job_id":"ceil-' || :id::bigint || '-p","user_id":' || :uid::bigint || ',"day":"2026-12-02"}}', 'UTF8')],
+  array[null, 'weekly:' || :uid::bigint || ':' || :day::bigint || ':' || :id::bigint, 'prompts:' || :uid::bigint || ':' || :day::bigint],
+  array[:uid::bigint, :uid::bigint, :uid::bigint]::bigint[], array['diary_analysis', 'weekly_summary', 'prompt_suggestions'],
+  array[:id::bigint, null, null]::bigint[], array[true, false, false]);
+select pg_current_wal_insert_lsn()::text as value;
+"""
+
+
+def ceiling_write():
+    """The database's own rate for the write's statements, with the API's pool size (16)."""
+    write(f"{WORK}/write.sql", WRITE_SQL % {"users": USERS})
+    try:
+        out = subprocess.run(["pgbench", "-n", "-M", "extended", "-c", "16", "-j", "2", "-T", str(max(2, DURATION)), "-f", f"{WORK}/write.sql",
+                              os.environ["DATABASE_URL"]], capture_output=True, text=True, check=True).stdout
+    finally:
+        psql("delete from apalis.jobs where job_type = 'bench.ceiling'; delete from ai_jobs where id like 'ceil-%'; "
+             "delete from diaries where title = 'ceiling'")
+        psql("vacuum analyze diaries, ai_jobs, apalis.jobs")
+    return {"rps": float(re.search(r"tps = ([\d.]+)", out).group(1))}
+
+
 def ceiling_redis():
     port = os.environ["REDIS_URL"].rsplit(":", 1)[1].strip("/")
     out = subprocess.run(["redis-benchmark", "-p", port, "-t", "get", "-c", "128", "-n", str(max(100_000, 20_000 * DURATION)), "-q"],
@@ -335,11 +369,12 @@ def main():
     wait_http(f"http://127.0.0.1:{LLM_PORT}/health")
     rows, ceilings = [], {}
 
-    log("ceilings: nginx constant, pgbench -S and the list statement through PgBouncer, redis-benchmark GET")
+    log("ceilings: nginx constant, pgbench -S, the list statement and the write's through PgBouncer, redis-benchmark GET")
     ceilings["nginx"] = ceiling_nginx()
     ceilings["proxied"] = ceiling_proxied(lua("me", GET_BODY % {"path": "/api/v1/users/me"}))
     ceilings["pgbench"] = ceiling_pgbench()
     ceilings["list"] = ceiling_list()
+    ceilings["write"] = ceiling_write()
     ceilings["redis"] = ceiling_redis()
     log("ceilings (req/s): " + ", ".join(f"{k} {v['rps']:,.0f}" for k, v in ceilings.items()))
 
@@ -378,7 +413,7 @@ def main():
     api.stop()
     named_statements(rows, ceilings, f"{base}/diaries")
     api = start_api()
-    scenario("POST /diaries (+ 3 jobs, in one statement)", f"{base}/diaries", lua("post", POST_DIARY), warmup=False)
+    scenario("POST /diaries (+ 3 jobs, in one statement)", f"{base}/diaries", lua("post", POST_DIARY), "write", warmup=False)
     jobs = int(psql("select count(*) from apalis.jobs"))
     log(f"{jobs} jobs enqueued by the write scenario")
 
@@ -483,6 +518,7 @@ def main():
     lines.append(f"| ceiling: nginx in front of a keep-alive upstream returning a constant (GET /api/v1/users/me, the stack's nginx config) | {p['rps']:,.0f} | {p['p50']:.1f} | {p['p99']:.1f} | {p['errors']} | — | {p['rps'] / ceilings['nginx']['rps']:.0%} of nginx | 100% |")
     lines.append(f"| ceiling: pgbench -S through PgBouncer (replica, 64 clients) | {ceilings['pgbench']['rps']:,.0f} | — | — | — | — | | |")
     lines.append(f"| ceiling: the list statement alone, pgbench through PgBouncer (replica, 64 clients) | {ceilings['list']['rps']:,.0f} | — | — | — | — | | |")
+    lines.append(f"| ceiling: the write's statements alone (create_diary with 3 jobs, then the WAL position), pgbench through PgBouncer (primary, 16 clients) | {ceilings['write']['rps']:,.0f} | — | — | — | — | | |")
     for key, what in (("list_direct", "unnamed (-M extended)"), ("list_direct_prepared", "named (-M prepared)")):
         if key in ceilings:
             lines.append(f"| ceiling: the list statement alone (second page), {what}, pgbench direct to the replica (64 clients) | {ceilings[key]['rps']:,.0f} | — | — | — | — | | |")
