@@ -5,8 +5,10 @@
 //! trip: `MGET` of the session marker, the cached user and the user's last-write position (for
 //! read-your-writes). A revocation is announced to every instance's first level. On a miss, or
 //! with Redis down, the session is checked in Postgres (on the primary: a session is often
-//! seconds old) and the cache refilled. Revoking writes a tombstone rather than deleting, and refills use `SET NX`
-//! semantics through the tombstone check, so a refill racing a logout cannot resurrect a session.
+//! seconds old) and the cache refilled. Revoking writes a tombstone rather than deleting, and
+//! refills use `SET NX` semantics through the tombstone check, so a refill racing a logout cannot
+//! resurrect a session. A session held in the first level is trusted for at most its TTL
+//! (`CACHE_LOCAL_TTL_SECS`) beyond the Redis marker it was read from.
 
 use std::time::{Duration, Instant};
 
