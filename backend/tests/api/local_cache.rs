@@ -48,13 +48,20 @@ async fn eventually(condition: impl Fn() -> bool) -> bool {
     false
 }
 
-#[tokio::test]
-async fn a_hit_is_served_from_memory_and_a_write_on_another_instance_evicts_it() {
+/// Two instances sharing one database and Redis namespace, both listening on the invalidation
+/// channel, and a user's token and id.
+async fn two_instances() -> (TestApp, TestApp, String, i64) {
     let a = TestApp::spawn().await;
     let b = TestApp::sibling(&a).await;
     assert!(eventually(|| a.state.cache.local_in_use() && b.state.cache.local_in_use()).await, "both listen");
     let token = a.user("minji").await;
     let id = a.user_id(&token).await;
+    (a, b, token, id)
+}
+
+#[tokio::test]
+async fn a_hit_is_served_from_memory_and_a_write_on_another_instance_evicts_it() {
+    let (a, b, token, id) = two_instances().await;
     a.diary(&token, 1, Some("happy")).await;
     assert_eq!(page(&a, &token).await["total"], 1);
     let key = CacheKey::new(Cache::DiaryPage, id);
@@ -142,11 +149,7 @@ async fn me(app: &TestApp, token: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_session_is_checked_in_memory_and_what_another_instance_changed_is_seen_at_once() {
-    let a = TestApp::spawn().await;
-    let b = TestApp::sibling(&a).await;
-    assert!(eventually(|| a.state.cache.local_in_use() && b.state.cache.local_in_use()).await, "both listen");
-    let token = a.user("minji").await;
-    let id = a.user_id(&token).await;
+    let (a, b, token, id) = two_instances().await;
     for _ in 0..2 {
         assert_eq!(json_of(me(&a, &token).await, StatusCode::OK).await["username"], "minji");
     }

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, watch};
 use crate::platform::{random, redis::Redis};
 
 /// How long a reader waits for its fence before it reads Redis instead.
-pub const FENCE_WAIT: Duration = Duration::from_millis(100);
+const FENCE_WAIT: Duration = Duration::from_millis(100);
 /// Starts a fence's payload; keys never do (they start with the app's prefix).
 const MARK: char = '\u{1}';
 

@@ -11,9 +11,8 @@ impl CacheStore {
     /// every instance's first level, in the same round trip.
     pub async fn invalidate(&self, keys: &[CacheKey]) {
         let (deleted, announced) = self.invalidation(keys);
-        self.evict_here(&announced);
-        self.0.redis.del_and_publish(&deleted, &self.0.channel, &announced.join("\n")).await;
-        self.evict_here(&announced);
+        let message = announced.join("\n");
+        self.evicting(&announced, self.0.redis.del_and_publish(&deleted, &self.0.channel, &message)).await;
     }
 
     /// After a user's write committed at `lsn`: raises the user's last-write mark (`mark_key`,
@@ -22,19 +21,30 @@ impl CacheStore {
     pub async fn written(&self, mark_key: &str, lsn: Lsn, ttl: Duration, changed: &[CacheKey]) {
         let (deleted, mut announced) = self.invalidation(changed);
         announced.push(mark_key.to_owned());
-        self.evict_here(&announced);
         let message = announced.join("\n");
-        self.0.redis.set_max_del_publish(mark_key, lsn.0, ttl, &deleted, &self.0.channel, &message).await;
-        // Again once Redis has it: a read here that began before and saw the old state may have
-        // kept it since the first eviction (its epoch check only sees the eviction after it).
-        self.evict_here(&announced);
+        let redis = &self.0.redis;
+        self.evicting(&announced, redis.set_max_del_publish(mark_key, lsn.0, ttl, &deleted, &self.0.channel, &message))
+            .await;
     }
 
     /// Tells every instance's first level that `redis_keys` (written in Redis just before) changed.
     pub async fn announce(&self, redis_keys: &[String]) {
-        self.evict_here(redis_keys);
-        self.0.redis.publish(&self.0.channel, &redis_keys.join("\n")).await;
-        self.evict_here(redis_keys);
+        let message = redis_keys.join("\n");
+        self.evicting(redis_keys, self.0.redis.publish(&self.0.channel, &message)).await;
+    }
+
+    /// Runs `publishing` (the Redis side of an invalidation of `redis_keys`) with this instance's
+    /// own first level evicted at once, and again once Redis has it: a read here that began
+    /// before and saw the old state may have kept it since the first eviction.
+    async fn evicting(&self, redis_keys: &[String], publishing: impl Future<Output = bool>) {
+        let local = self.0.local.get();
+        if let Some(local) = local {
+            local.evict(redis_keys);
+        }
+        publishing.await;
+        if let Some(local) = local {
+            local.evict(redis_keys);
+        }
     }
 
     /// The Redis keys an invalidation of `keys` deletes (values and leases) and announces.
@@ -42,12 +52,5 @@ impl CacheStore {
         let announced: Vec<String> = keys.iter().map(|key| self.redis_key(key)).collect();
         let deleted = announced.iter().flat_map(|k| [format!("{k}:lease"), k.clone()]).collect();
         (deleted, announced)
-    }
-
-    /// This instance's own first level at once; the others when the message reaches them.
-    fn evict_here(&self, redis_keys: &[String]) {
-        if let Some(local) = self.0.local.get() {
-            local.evict(redis_keys);
-        }
     }
 }
