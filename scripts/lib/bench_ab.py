@@ -16,6 +16,10 @@ e.g. the same binary twice with AB_PG_AFTER="commit_delay=100,commit_siblings=5"
 
 AB_PERF=DIR records a CPU profile (perf, cpu-clock) of each side's API during its first run of
 each scenario, with its top frames in DIR/<scenario>-<side>.txt.
+
+AB_NGINX=1 sends every measured run through the stack's nginx instead, its upstream switched to
+the side's API (a reload) before each run: what the bench measures, with nginx's share of the
+cores in it.
 """
 import os
 import statistics
@@ -94,6 +98,18 @@ def profile(label, side):
     return Done()
 
 
+VIA_NGINX = os.environ.get("AB_NGINX") == "1"
+
+
+def url(side, label):
+    """Where `side`'s runs of `label` go; through nginx, its upstream switched to `side` first."""
+    if not VIA_NGINX:
+        return f"http://{ports[side]}/api/v1/{paths[label]}"
+    subprocess.run(["scripts/stack", "up"], env={**os.environ, "API_UPSTREAM": ports[side]}, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return f"http://127.0.0.1:{os.environ['NGINX_PORT']}/api/v1/{paths[label]}"
+
+
 res = {}
 for label, script in scripts.items():
     errors = {}
@@ -108,8 +124,9 @@ for label, script in scripts.items():
             server_settings(name)
             if label in ("post", "mixed"):
                 reset_writes()
+            target = url(name, label)
             perf = profile(label, name) if rnd == 0 else None
-            r = b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script, duration=4)
+            r = b.wrk(target, script, duration=4)
             if perf:
                 perf.wait()
             res.setdefault((label, name), []).append(r["rps"])
