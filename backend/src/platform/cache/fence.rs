@@ -12,11 +12,12 @@
 //! instead of a Redis read per request.
 
 use std::{
+    pin::pin,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use crate::platform::{random, redis::Redis};
 
@@ -32,9 +33,14 @@ pub struct Fence {
     sent: AtomicU64,
     /// The newest fence a reader waits for.
     wanted: AtomicU64,
-    /// The newest fence settled, and whether it came back (or was lost: not published, or not
-    /// back within [`FENCE_WAIT`]). Fences settle in order, one at a time.
-    settled: watch::Sender<(u64, bool)>,
+    /// The newest fence settled, shifted left by one, with the low bit set when it came back (it
+    /// was lost otherwise: not published, or not back within [`FENCE_WAIT`]). Fences settle in
+    /// order, one at a time.
+    settled: AtomicU64,
+    /// Who waits for a fence, by the fence's parity. While fence `n` is in flight a reader needs
+    /// `n` or `n + 1`, so settling `n` wakes only those that now pass: a reader is woken once.
+    settling: [Notify; 2],
+    /// Wakes the sender when a reader wants a fence.
     wake: Notify,
 }
 
@@ -44,7 +50,8 @@ impl Default for Fence {
             prefix: format!("{MARK}{}:", random::token(8)),
             sent: AtomicU64::new(0),
             wanted: AtomicU64::new(0),
-            settled: watch::Sender::new((0, true)),
+            settled: AtomicU64::new(1),
+            settling: [Notify::new(), Notify::new()],
             wake: Notify::new(),
         }
     }
@@ -58,9 +65,27 @@ impl Fence {
         let need = self.sent.load(Ordering::Acquire) + 1;
         self.wanted.fetch_max(need, Ordering::AcqRel);
         self.wake.notify_one();
-        let mut settled = self.settled.subscribe();
         // A later fence settled instead counts only if it came back (it was sent after this one).
-        matches!(settled.wait_for(|&(seq, _)| seq >= need).await.as_deref(), Ok(&(_, true)))
+        self.settled_at_least(need).await.1
+    }
+
+    /// The newest fence settled and whether it came back, once it is `seq` or later.
+    async fn settled_at_least(&self, seq: u64) -> (u64, bool) {
+        loop {
+            let mut settling = pin!(self.settling[(seq % 2) as usize].notified());
+            // Registered before the check: a settle between the check and the wait still wakes.
+            settling.as_mut().enable();
+            let settled = self.settled();
+            if settled.0 >= seq {
+                return settled;
+            }
+            settling.await;
+        }
+    }
+
+    fn settled(&self) -> (u64, bool) {
+        let settled = self.settled.load(Ordering::Acquire);
+        (settled >> 1, settled & 1 == 1)
     }
 
     /// Whether `message` is a fence (any instance's); this instance's own settle as come back.
@@ -75,19 +100,23 @@ impl Fence {
     }
 
     fn settle(&self, seq: u64, back: bool) {
-        self.settled.send_if_modified(|settled| {
-            let newer = seq > settled.0;
-            if newer {
-                *settled = (seq, back);
-            }
-            newer
-        });
+        let packed = seq << 1 | u64::from(back);
+        let Ok(before) = self
+            .settled
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |settled| (seq > settled >> 1).then_some(packed))
+        else {
+            return;
+        };
+        self.settling[(seq % 2) as usize].notify_waiters();
+        // Fences settle one at a time; should one be skipped, its readers are woken too.
+        if seq > (before >> 1) + 1 {
+            self.settling[((seq + 1) % 2) as usize].notify_waiters();
+        }
     }
 
     /// Sends fences for as long as the process runs, one at a time, whenever a reader waits;
     /// settles each as lost when it is not back within [`FENCE_WAIT`].
     pub async fn run(&self, redis: Redis, channel: String) {
-        let mut settled = self.settled.subscribe();
         loop {
             let woken = self.wake.notified();
             let sent = self.sent.load(Ordering::Acquire);
@@ -98,7 +127,7 @@ impl Fence {
             let seq = sent + 1;
             self.sent.store(seq, Ordering::Release);
             let back = redis.publish(&channel, &format!("{}{seq}", self.prefix)).await
-                && tokio::time::timeout(FENCE_WAIT, settled.wait_for(|&(got, _)| got >= seq)).await.is_ok();
+                && tokio::time::timeout(FENCE_WAIT, self.settled_at_least(seq)).await.is_ok();
             if !back {
                 self.settle(seq, false);
             }
@@ -116,10 +145,10 @@ mod tests {
         assert!(!mine.heard("dearme:v1:c:persona:1"));
         assert!(!mine.heard(""));
         assert!(mine.heard(&format!("{}7", other.prefix)), "another instance's fence is a fence");
-        assert_eq!(*mine.settled.borrow(), (0, true), "but not this instance's");
+        assert_eq!(mine.settled(), (0, true), "but not this instance's");
         assert!(mine.heard(&format!("{}7", mine.prefix)));
         assert!(mine.heard(&format!("{}5", mine.prefix)));
-        assert_eq!(*mine.settled.borrow(), (7, true), "never goes back");
+        assert_eq!(mine.settled(), (7, true), "never goes back");
     }
 
     #[tokio::test]
@@ -133,6 +162,28 @@ mod tests {
         assert_eq!(fence.wanted.load(Ordering::Acquire), 4);
         fence.heard(&format!("{}4", fence.prefix));
         assert!(reader.await);
+    }
+
+    #[test]
+    fn settling_a_fence_wakes_only_the_readers_it_lets_pass() {
+        struct Wakes(AtomicU64);
+        impl std::task::Wake for Wakes {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        let wakes = std::sync::Arc::new(Wakes(AtomicU64::new(0)));
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let fence = Fence::default();
+        fence.sent.store(1, Ordering::Release);
+        let mut reader = pin!(fence.pass());
+        assert!(reader.as_mut().poll(&mut cx).is_pending(), "it needs fence 2");
+        fence.heard(&format!("{}1", fence.prefix));
+        assert_eq!(wakes.0.load(Ordering::Acquire), 0, "fence 1 does not let it pass: not woken");
+        fence.heard(&format!("{}2", fence.prefix));
+        assert_eq!(wakes.0.load(Ordering::Acquire), 1);
+        assert_eq!(reader.poll(&mut cx), std::task::Poll::Ready(true));
     }
 
     #[tokio::test]
