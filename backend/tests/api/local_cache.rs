@@ -3,9 +3,9 @@
 //! exact at once (the stamps), and without the invalidation channel the level is not used. A hit
 //! answers the very bytes the miss computed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use dearme::platform::cache::{Cache, CacheKey};
+use dearme::platform::cache::{Cache, CacheKey, FENCE_LEASE};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -170,4 +170,18 @@ async fn a_session_is_checked_in_memory_and_what_another_instance_changed_is_see
     assert_eq!(out.status(), StatusCode::OK);
     assert_eq!(me(&a, &token).await.status(), StatusCode::UNAUTHORIZED, "A heard the logout before answering");
     assert_eq!(me(&b, &token).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A request within a fence lease is served without waiting for a fence; that is exact only
+/// because every write answers a whole lease after publishing its invalidation.
+#[tokio::test]
+async fn a_write_answers_a_whole_fence_lease_after_its_invalidation() {
+    let app = TestApp::spawn().await;
+    let token = app.user("jisoo").await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let renamed = app.patch("/api/v1/users/me", Some(&token), json!({ "username": "jisoo2" })).await;
+        assert_eq!(renamed.status(), StatusCode::OK);
+        assert!(started.elapsed() >= FENCE_LEASE, "answered {:?} after it was sent", started.elapsed());
+    }
 }

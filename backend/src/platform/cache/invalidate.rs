@@ -1,10 +1,43 @@
 //! Invalidation: after a write commits, the values it changed leave Redis and every instance's
-//! first level (each told over one channel, this one at once).
+//! first level (each told over one channel, this one at once). The write answers a whole fence
+//! lease after its invalidation was published ([`super::fence`]).
 
-use std::time::Duration;
+use std::{cell::Cell, time::Duration};
 
-use super::{CacheKey, CacheStore};
+use tokio::time::Instant;
+
+use super::{CacheKey, CacheStore, fence};
 use crate::platform::db::Lsn;
+
+tokio::task_local! {
+    /// When the request running in this scope may answer: a fence lease after the last
+    /// invalidation it published.
+    static ANSWER_AFTER: Cell<Option<Instant>>;
+}
+
+/// Runs a request's handler, then holds its answer until a whole fence lease has passed since the
+/// last invalidation it published: its database connections are back in their pools meanwhile.
+/// Invalidations outside such a scope (a job, a response's stream) wait where they are.
+pub async fn answer_after_invalidations<F: Future>(handler: F) -> F::Output {
+    ANSWER_AFTER
+        .scope(Cell::new(None), async {
+            let output = handler.await;
+            if let Some(until) = ANSWER_AFTER.with(Cell::get) {
+                tokio::time::sleep_until(until).await;
+            }
+            output
+        })
+        .await
+}
+
+/// Once an invalidation was published: this request answers (or, outside a request, this call
+/// returns) a fence lease later.
+async fn wait_out_fence_lease() {
+    let until = Instant::now() + fence::LEASE;
+    if ANSWER_AFTER.try_with(|after| after.set(Some(until))).is_err() {
+        tokio::time::sleep_until(until).await;
+    }
+}
 
 impl CacheStore {
     /// Deletes values and their leases, after the write that changed them committed, and tells
@@ -35,7 +68,10 @@ impl CacheStore {
 
     /// Runs `publishing` (the Redis side of an invalidation of `redis_keys`) with this instance's
     /// own first level evicted at once, and again once Redis has it: a read here that began
-    /// before and saw the old state may have kept it since the first eviction.
+    /// before and saw the old state may have kept it since the first eviction. Then the answer
+    /// waits out the fence lease, so that every instance's readers that come after it hold a lease
+    /// taken after the publish; also when the publish failed, which may have reached Redis all the
+    /// same.
     async fn evicting(&self, redis_keys: &[String], publishing: impl Future<Output = bool>) {
         let local = self.0.local.get();
         if let Some(local) = local {
@@ -45,6 +81,7 @@ impl CacheStore {
         if let Some(local) = local {
             local.evict(redis_keys);
         }
+        wait_out_fence_lease().await;
     }
 
     /// The Redis keys an invalidation of `keys` deletes (values and leases) and announces.

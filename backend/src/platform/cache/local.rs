@@ -11,8 +11,8 @@
 //!   subscribed and its heartbeat (a ping each instance publishes every second) has come back
 //!   within [`STALE_AFTER`]. Losing it empties this level and bypasses it until it is back.
 //! - **Exact across instances where it must be**: a reader that needs every write answered
-//!   before it came (the session check, which carries the last-write position) first waits for
-//!   a fence through the same channel ([`super::fence`]).
+//!   before it came (the session check, which carries the last-write position) first passes a
+//!   fence through the same channel, mostly on a fence lease without waiting ([`super::fence`]).
 //! - **No stale fill**: a value read from Redis (or computed and filled) is kept only if no
 //!   invalidation of its key arrived since the read began (epochs: each key's last invalidation
 //!   is remembered for [`REMEMBER`]; an older read is dropped), so a fill racing a write's

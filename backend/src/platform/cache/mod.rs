@@ -32,6 +32,8 @@ use std::{
 };
 
 pub use entry::{CachedJson, Entry};
+pub use fence::LEASE as FENCE_LEASE;
+pub use invalidate::answer_after_invalidations;
 pub use local::Local;
 
 use serde::{Serialize, de::DeserializeOwned};

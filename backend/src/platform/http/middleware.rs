@@ -20,6 +20,8 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 use tower::{Layer, Service};
 
+use crate::platform::cache;
+
 /// Where [`record_route`] leaves the matched route for [`RecordMetrics`], which runs outside
 /// routing (and outside the timeout and panic layers).
 #[derive(Clone, Default)]
@@ -81,7 +83,9 @@ where
 }
 
 /// The routing half of [`RecordMetrics`] (a `route_layer`): the matched route, for the metrics
-/// and the request span, and the in-flight gauge.
+/// and the request span, and the in-flight gauge. A write's answer waits here for the fence lease
+/// of its invalidations (`cache::answer_after_invalidations`), after its handler has let go of
+/// its database connections.
 pub async fn record_route(req: Request, next: Next) -> Response {
     if let Some(route) = req.extensions().get::<MatchedPath>() {
         // The request span (opened before routing) learns the matched route here.
@@ -91,7 +95,7 @@ pub async fn record_route(req: Request, next: Next) -> Response {
         }
     }
     let _in_flight = InFlight::enter();
-    next.run(req).await
+    cache::answer_after_invalidations(next.run(req)).await
 }
 
 /// One request in `http_requests_in_flight`, until dropped: also when the request's future is
