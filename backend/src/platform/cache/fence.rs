@@ -60,8 +60,9 @@ pub struct Fence {
     wake: Notify,
     /// Clock of `sent_at` and `lease_until`, in nanoseconds since this instant.
     born: Instant,
-    /// When the fence in flight was sent (before its publish was issued).
-    sent_at: AtomicU64,
+    /// When each fence was sent (before its publish was issued), by its parity: a late fence's
+    /// check below never reads the time of the one sent after it.
+    sent_at: [AtomicU64; 2],
     /// Until when readers pass without waiting.
     lease_until: AtomicU64,
     /// A reader passed on the lease since the last fence was sent: renew it.
@@ -78,7 +79,7 @@ impl Default for Fence {
             settling: [Notify::new(), Notify::new()],
             wake: Notify::new(),
             born: Instant::now(),
-            sent_at: AtomicU64::new(0),
+            sent_at: [AtomicU64::new(0), AtomicU64::new(0)],
             lease_until: AtomicU64::new(0),
             leased: AtomicBool::new(false),
         }
@@ -143,10 +144,15 @@ impl Fence {
 
     fn settle(&self, seq: u64, back: bool) {
         let packed = seq << 1 | u64::from(back);
-        if back && seq == self.sent.load(Ordering::Acquire) {
-            // Before the readers are woken: they pass, and so may the next ones, at once.
-            let until = self.sent_at.load(Ordering::Acquire) + LEASE.as_nanos() as u64;
-            self.lease_until.fetch_max(until, Ordering::AcqRel);
+        // Only the fence in flight grants a lease (one settled as lost may still come back
+        // while the next is being sent): checked before and after reading its time, which is
+        // written before the fence counts as sent (sequentially consistent, both sides).
+        if back && seq == self.sent.load(Ordering::SeqCst) {
+            let sent_at = self.sent_at[(seq % 2) as usize].load(Ordering::SeqCst);
+            if seq == self.sent.load(Ordering::SeqCst) {
+                // Before the readers are woken: they pass, and so may the next ones, at once.
+                self.lease_until.fetch_max(sent_at + LEASE.as_nanos() as u64, Ordering::AcqRel);
+            }
         }
         let Ok(before) = self
             .settled
@@ -183,8 +189,8 @@ impl Fence {
             let seq = sent + 1;
             self.leased.store(false, Ordering::Relaxed);
             last_sent = Instant::now();
-            self.sent_at.store(self.now(), Ordering::Release);
-            self.sent.store(seq, Ordering::Release);
+            self.sent_at[(seq % 2) as usize].store(self.now(), Ordering::SeqCst);
+            self.sent.store(seq, Ordering::SeqCst);
             let back = redis.publish(&channel, &format!("{}{seq}", self.prefix)).await
                 && tokio::time::timeout(FENCE_WAIT, self.settled_at_least(seq)).await.is_ok();
             if !back {
@@ -250,7 +256,7 @@ mod tests {
     fn a_fence_back_lets_readers_pass_at_once_until_its_lease_ends() {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         let fence = Fence::default();
-        fence.sent_at.store(fence.now(), Ordering::Release);
+        fence.sent_at[1].store(fence.now(), Ordering::Release);
         fence.sent.store(1, Ordering::Release);
         fence.heard(&format!("{}1", fence.prefix));
         assert_eq!(pin!(fence.pass()).poll(&mut cx), std::task::Poll::Ready(true), "within the lease");
