@@ -19,7 +19,8 @@ each scenario, with its top frames in DIR/<scenario>-<side>.txt.
 
 AB_NGINX=1 sends every measured run through the stack's nginx instead, its upstream switched to
 the side's API (a reload) before each run: what the bench measures, with nginx's share of the
-cores in it.
+cores in it. With AB_CEILING=1 as well, each round also measures the proxied ceiling (nginx in
+front of a constant upstream, as in scripts/bench) and prints each side's median share of it.
 """
 import os
 import statistics
@@ -101,13 +102,27 @@ def profile(label, side):
 VIA_NGINX = os.environ.get("AB_NGINX") == "1"
 
 
+def upstream(address):
+    subprocess.run(["scripts/stack", "up"], env={**os.environ, "API_UPSTREAM": address}, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def url(side, label):
     """Where `side`'s runs of `label` go; through nginx, its upstream switched to `side` first."""
     if not VIA_NGINX:
         return f"http://{ports[side]}/api/v1/{paths[label]}"
-    subprocess.run(["scripts/stack", "up"], env={**os.environ, "API_UPSTREAM": ports[side]}, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    upstream(ports[side])
     return f"http://127.0.0.1:{os.environ['NGINX_PORT']}/api/v1/{paths[label]}"
+
+
+CEILING = VIA_NGINX and os.environ.get("AB_CEILING") == "1"
+
+
+def ceiling():
+    """The proxied ceiling now: the stack's nginx in front of a constant upstream on a third port."""
+    b.API = "127.0.0.1:61002"
+    upstream(b.API)
+    return b.ceiling_proxied(scripts.get("me") or b.lua("me", b.GET_BODY % {"path": "/api/v1/users/me"}))["rps"]
 
 
 res = {}
@@ -120,6 +135,8 @@ for label, script in scripts.items():
         b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script.replace(".lua", "_warm.lua"), duration=max(10, b.USERS // 100), connections=32)
     for rnd in range(int(os.environ.get("AB_ROUNDS", "6"))):
         order = ("before", "after") if rnd % 2 == 0 else ("after", "before")
+        if CEILING:
+            res.setdefault((label, "ceiling"), []).append(ceiling())
         for name in order:
             server_settings(name)
             if label in ("post", "mixed"):
@@ -136,5 +153,10 @@ for label, script in scripts.items():
     print(f"{label}: before median {statistics.median(bf):.0f} after median {statistics.median(af):.0f} "
           f"paired ratio median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}), "
           f"errors before {errors.get('before', 0)} after {errors.get('after', 0)}", flush=True)
+    if CEILING:
+        ceilings = res[(label, "ceiling")]
+        print(f"{label}: proxied ceiling median {statistics.median(ceilings):.0f}; share of the round's ceiling, median: "
+              f"before {statistics.median(x / c for x, c in zip(bf, ceilings)):.1%} "
+              f"after {statistics.median(x / c for x, c in zip(af, ceilings)):.1%}", flush=True)
 for p in procs:
     p.stop()
