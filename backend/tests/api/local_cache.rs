@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use dearme::platform::cache::{Cache, CacheKey, FENCE_LEASE};
+use dearme::platform::cache::{Cache, CacheKey, FENCE_LEASE, answer_after_invalidations};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -184,4 +184,21 @@ async fn a_write_answers_a_whole_fence_lease_after_its_invalidation() {
         assert_eq!(renamed.status(), StatusCode::OK);
         assert!(started.elapsed() >= FENCE_LEASE, "answered {:?} after it was sent", started.elapsed());
     }
+}
+
+/// The hold is counted from the invalidation: inside a request's scope the announcement returns
+/// and the answer waits a lease past it; outside one (a job) the announcement itself waits.
+#[tokio::test]
+async fn an_invalidation_holds_its_answer_a_whole_fence_lease() {
+    let app = TestApp::spawn().await;
+    let (cache, key) = (&app.state.cache, [app.state.redis.key(format_args!("probe"))]);
+    let published = answer_after_invalidations(async {
+        cache.announce(&key).await;
+        Instant::now()
+    })
+    .await;
+    assert!(published.elapsed() >= FENCE_LEASE, "answered {:?} after the publish", published.elapsed());
+    let started = Instant::now();
+    cache.announce(&key).await;
+    assert!(started.elapsed() >= FENCE_LEASE, "outside a request the announcement waits");
 }

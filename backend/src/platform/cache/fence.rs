@@ -180,10 +180,13 @@ impl Fence {
                     woken.await;
                     continue;
                 }
-                // Only renewing: paced, unless a reader starts waiting meanwhile.
+                // Only renewing: paced, unless a reader starts waiting meanwhile (a wake-up left
+                // by a reader passing on the lease while the last fence was out is not one).
                 tokio::select! {
                     () = tokio::time::sleep_until((last_sent + RENEW_EVERY).into()) => {}
-                    () = woken => {}
+                    () = woken => if self.wanted.load(Ordering::Acquire) <= sent {
+                        continue;
+                    }
                 }
             }
             let seq = sent + 1;

@@ -30,10 +30,19 @@ pub async fn answer_after_invalidations<F: Future>(handler: F) -> F::Output {
         .await
 }
 
+/// Runs `invalidating` without holding anyone's answer: for a cleanup that is not a write (a
+/// cached value found older than its reader's own write).
+pub(super) async fn without_answer_wait<F: Future>(invalidating: F) -> F::Output {
+    ANSWER_AFTER.scope(Cell::new(None), invalidating).await
+}
+
+/// What the writer waits beyond the lease: the two sides count it on different clocks.
+const CLOCK_MARGIN: Duration = Duration::from_millis(1);
+
 /// Once an invalidation was published: this request answers (or, outside a request, this call
 /// returns) a fence lease later.
 async fn wait_out_fence_lease() {
-    let until = Instant::now() + fence::LEASE;
+    let until = Instant::now() + fence::LEASE + CLOCK_MARGIN;
     if ANSWER_AFTER.try_with(|after| after.set(Some(until))).is_err() {
         tokio::time::sleep_until(until).await;
     }
@@ -70,8 +79,9 @@ impl CacheStore {
     /// own first level evicted at once, and again once Redis has it: a read here that began
     /// before and saw the old state may have kept it since the first eviction. Then the answer
     /// waits out the fence lease, so that every instance's readers that come after it hold a lease
-    /// taken after the publish; also when the publish failed, which may have reached Redis all the
-    /// same.
+    /// taken after the publish; also when the publish failed, counted from the failure (a publish
+    /// that times out here and runs in Redis later than that is not covered; nor is a handler
+    /// dropped while publishing, by its time limit or a panic).
     async fn evicting(&self, redis_keys: &[String], publishing: impl Future<Output = bool>) {
         let local = self.0.local.get();
         if let Some(local) = local {

@@ -254,7 +254,7 @@ impl CacheStore {
             // A value someone else computed, older than this reader's own last write: drop it
             // and compute for this reader (routing sends it to a server that has the write).
             metrics::counter!("cache_requests_total", "cache" => name, "result" => "stale").increment(1);
-            self.invalidate(std::slice::from_ref(key)).await;
+            invalidate::without_answer_wait(self.invalidate(std::slice::from_ref(key))).await;
             return Ok(CachedJson::of(&compute().await?.value)?);
         }
         Ok(CachedJson(entry.json))
