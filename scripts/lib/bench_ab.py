@@ -112,7 +112,7 @@ def url(side, label):
     if not VIA_NGINX:
         return f"http://{ports[side]}/api/v1/{paths[label]}"
     upstream(ports[side])
-    return f"http://127.0.0.1:{os.environ['NGINX_PORT']}/api/v1/{paths[label]}"
+    return f"{b.NGINX}/api/v1/{paths[label]}"
 
 
 CEILING = VIA_NGINX and os.environ.get("AB_CEILING") == "1"
