@@ -214,7 +214,8 @@ def wrk(url, script=None, duration=DURATION, connections=CONNECTIONS):
         return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else float("nan")
     non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.split("Socket errors:")[1].split("\n")[0])) if "Socket errors:" in out else 0
-    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": non2xx + sock}
+    requests = int(m.group(1)) if (m := re.search(r"(\d+) requests in", out)) else 0
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": non2xx + sock, "requests": requests}
 
 
 def ceiling_nginx():

@@ -15,12 +15,18 @@ reloadable settings) are applied to the primary (ALTER SYSTEM, reload) before ea
 e.g. the same binary twice with AB_PG_AFTER="commit_delay=100,commit_siblings=5".
 
 AB_PERF=DIR records a CPU profile (perf, cpu-clock) of each side's API during its first run of
-each scenario, with its top frames in DIR/<scenario>-<side>.txt.
+each scenario, with its top frames in DIR/<scenario>-<side>.txt. The release build keeps no frame
+pointers: AB_PERF_DWARF=1 records call stacks from DWARF instead (larger files, slower report),
+and the report then ranks frames by their inclusive share.
 
 AB_NGINX=1 sends every measured run through the stack's nginx instead, its upstream switched to
 the side's API (a reload) before each run: what the bench measures, with nginx's share of the
 cores in it. With AB_CEILING=1 as well, each round also measures the proxied ceiling (nginx in
 front of a constant upstream, as in scripts/bench) and prints each side's median share of it.
+
+Every scenario also prints each side's API CPU time per request (user + system, all its
+threads, from /proc): less noisy than throughput on a shared machine, and what a share of the
+ceiling comes down to when the cores are saturated.
 """
 import os
 import statistics
@@ -78,6 +84,14 @@ def reset_writes():
     b.psql("delete from diaries where diary_date >= current_date - 3; delete from apalis.jobs; delete from ai_jobs;")
 
 
+def cpu_seconds(side):
+    """The API process's CPU time so far (user + system, all threads)."""
+    pid = procs[0 if side == "before" else 1].p.pid
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def profile(label, side):
     """With AB_PERF=DIR: a CPU profile of `side`'s API during its first run of `label`
     (DIR/label-side.data; `perf report -i` it, or see its top frames in DIR/label-side.txt)."""
@@ -87,14 +101,17 @@ def profile(label, side):
     os.makedirs(out, exist_ok=True)
     data = f"{out}/{label}-{side}.data"
     pid = procs[0 if side == "before" else 1].p.pid
-    record = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid), "-o", data, "--", "sleep", "3"],
+    dwarf = os.environ.get("AB_PERF_DWARF") == "1"
+    stacks = ["--call-graph", "dwarf,16384", "-F", "499"] if dwarf else ["-g", "-F", "999"]
+    record = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", *stacks, "-p", str(pid), "-o", data, "--", "sleep", "3"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ranking = ["--children", "-g", "none", "--percent-limit", "2"] if dwarf else ["--no-children", "-g", "none", "--percent-limit", "1"]
 
     class Done:
         def wait(self):
             record.wait()
             with open(f"{out}/{label}-{side}.txt", "w") as f:
-                subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g", "none", "--percent-limit", "1"],
+                subprocess.run(["perf", "report", "-i", data, "--stdio", *ranking],
                                stdout=f, stderr=subprocess.DEVNULL)
     return Done()
 
@@ -143,16 +160,22 @@ for label, script in scripts.items():
                 reset_writes()
             target = url(name, label)
             perf = profile(label, name) if rnd == 0 else None
+            cpu = cpu_seconds(name)
             r = b.wrk(target, script, duration=4)
+            cpu = cpu_seconds(name) - cpu
             if perf:
                 perf.wait()
             res.setdefault((label, name), []).append(r["rps"])
+            res.setdefault((label, name, "cpu"), []).append(cpu * 1e6 / max(r["requests"], 1))
             errors[name] = errors.get(name, 0) + r["errors"]
     bf, af = res[(label, "before")], res[(label, "after")]
     ratios = [a / x for a, x in zip(af, bf)]
     print(f"{label}: before median {statistics.median(bf):.0f} after median {statistics.median(af):.0f} "
           f"paired ratio median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}), "
           f"errors before {errors.get('before', 0)} after {errors.get('after', 0)}", flush=True)
+    bc, ac = res[(label, "before", "cpu")], res[(label, "after", "cpu")]
+    print(f"{label}: API CPU per request, median: before {statistics.median(bc):.1f} us after {statistics.median(ac):.1f} us, "
+          f"paired ratio median {statistics.median(a / x for a, x in zip(ac, bc)):.3f}", flush=True)
     if CEILING:
         ceilings = res[(label, "ceiling")]
         print(f"{label}: proxied ceiling median {statistics.median(ceilings):.0f}; share of the round's ceiling, median: "
