@@ -23,6 +23,7 @@ use crate::{
         cache::Entry,
         db::{Executor, Lsn},
         error::{ApiError, ApiResult},
+        metrics::hot,
     },
 };
 
@@ -168,7 +169,7 @@ async fn cached(state: &AppState, keys: &[String; 3], user_id: i64) -> Cached {
         && let (Some(_), Some(held)) = (local.get(&keys[0]), local.get(&keys[2]))
         && let Some(user) = parse(&held.json)
     {
-        metrics::counter!("cache_local_requests_total", "cache" => "session", "result" => "hit").increment(1);
+        hot::count("cache_local_requests_total", &[("cache", "session"), ("result", "hit")], 1);
         return Cached {
             marker: Some(VALID.to_owned()),
             user: Some(user),
@@ -176,7 +177,7 @@ async fn cached(state: &AppState, keys: &[String; 3], user_id: i64) -> Cached {
         };
     }
     let result = if local.is_some() { "miss" } else { "bypass" };
-    metrics::counter!("cache_local_requests_total", "cache" => "session", "result" => result).increment(1);
+    hot::count("cache_local_requests_total", &[("cache", "session"), ("result", result)], 1);
     let Some([marker, user_json, lsn]) = state.redis.mget(keys).await.and_then(|v| <[_; 3]>::try_from(v).ok()) else {
         return Cached { marker: None, user: None, lsn: None };
     };

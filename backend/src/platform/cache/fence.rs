@@ -28,7 +28,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::platform::{random, redis::Redis};
+use crate::platform::{metrics::hot, random, redis::Redis};
 
 /// How long a reader waits for its fence before it reads Redis instead.
 const FENCE_WAIT: Duration = Duration::from_millis(100);
@@ -95,7 +95,7 @@ impl Fence {
                 self.leased.store(true, Ordering::Relaxed);
                 self.wake.notify_one();
             }
-            metrics::counter!("cache_local_fence_total", "result" => "lease").increment(1);
+            hot::count("cache_local_fence_total", &[("result", "lease")], 1);
             return true;
         }
         // A fence counted as sent may have been published before this reader came: the next one.
@@ -104,7 +104,7 @@ impl Fence {
         self.wake.notify_one();
         // A later fence settled instead counts only if it came back (it was sent after this one).
         let back = self.settled_at_least(need).await.1;
-        metrics::counter!("cache_local_fence_total", "result" => if back { "waited" } else { "lost" }).increment(1);
+        hot::count("cache_local_fence_total", &[("result", if back { "waited" } else { "lost" })], 1);
         back
     }
 

@@ -42,6 +42,7 @@ use tokio::sync::OnceCell;
 use crate::platform::{
     db::{Db, Lsn, Role},
     error::ApiResult,
+    metrics::hot,
     random,
     redis::Redis,
     settings::CacheTtls,
@@ -231,15 +232,15 @@ impl CacheStore {
         let redis_key = self.redis_key(key);
         let first = FirstLevel::new(self.0.local.get());
         if let Some(entry) = first.lookup(name, &redis_key, min_lsn) {
-            metrics::counter!("cache_requests_total", "cache" => name, "result" => "hit").increment(1);
+            hot::count("cache_requests_total", &[("cache", name), ("result", "hit")], 1);
             return Ok(CachedJson(entry.json));
         }
         if let Some(entry) = self.cache_lookup(name, &redis_key, min_lsn).await {
-            metrics::counter!("cache_requests_total", "cache" => name, "result" => "hit").increment(1);
+            hot::count("cache_requests_total", &[("cache", name), ("result", "hit")], 1);
             first.keep(&redis_key, &entry);
             return Ok(CachedJson(entry.json));
         }
-        metrics::counter!("cache_requests_total", "cache" => name, "result" => "miss").increment(1);
+        hot::count("cache_requests_total", &[("cache", name), ("result", "miss")], 1);
 
         // One computation per key in this process; the others await its result.
         let flight = {
@@ -352,7 +353,7 @@ impl<'a> FirstLevel<'a> {
             (None, true) => "miss",
             (None, false) => "bypass",
         };
-        metrics::counter!("cache_local_requests_total", "cache" => name, "result" => result).increment(1);
+        hot::count("cache_local_requests_total", &[("cache", name), ("result", result)], 1);
         found
     }
 

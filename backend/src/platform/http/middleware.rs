@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 use tower::{Layer, Service};
 
-use crate::platform::cache;
+use crate::platform::{cache, metrics::hot};
 
 /// Where [`record_route`] leaves the matched route for [`RecordMetrics`], which runs outside
 /// routing (and outside the timeout and panic layers).
@@ -72,10 +72,7 @@ where
         Box::pin(async move {
             let response = response.await?;
             if let Some(route) = slot.0.get() {
-                let status = response.status().as_u16().to_string();
-                let labels = [("method", method.to_owned()), ("route", route.as_str().to_owned()), ("status", status)];
-                metrics::counter!("http_requests_total", &labels).increment(1);
-                metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+                hot::request(method, route.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
             }
             Ok(response)
         })
@@ -104,14 +101,14 @@ struct InFlight;
 
 impl InFlight {
     fn enter() -> Self {
-        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        hot::gauge_add("http_requests_in_flight", &[], 1.0);
         Self
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+        hot::gauge_add("http_requests_in_flight", &[], -1.0);
     }
 }
 

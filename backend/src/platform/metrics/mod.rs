@@ -12,7 +12,14 @@ use crate::platform::{
     settings::LlmSettings,
 };
 
+pub mod hot;
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Whether the recorder is installed (a handle taken before would record nowhere).
+fn installed() -> bool {
+    HANDLE.get().is_some()
+}
 
 /// Installs the recorder on first call (idempotent, so every test app can call it), with the
 /// per-job series of `job_kinds` at zero.
