@@ -45,7 +45,7 @@ const REMEMBER: usize = 5;
 
 /// The first-level cache of one process.
 pub struct Local {
-    entries: moka::sync::Cache<String, Entry>,
+    entries: moka::sync::Cache<String, Entry, foldhash::fast::RandomState>,
     /// Bumped by every invalidation received and every loss of the channel.
     epoch: AtomicU64,
     invalidated: Mutex<Invalidated>,
@@ -73,7 +73,7 @@ impl Local {
             .max_capacity(max_bytes)
             .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.json.len() + 72).unwrap_or(u32::MAX))
             .time_to_live(ttl)
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         Arc::new(Self {
             entries,
             epoch: AtomicU64::new(0),
