@@ -10,7 +10,10 @@
 //! resurrect a session. A session held in the first level is trusted for at most its TTL
 //! (`CACHE_LOCAL_TTL_SECS`) beyond the Redis marker it was read from.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
@@ -20,7 +23,7 @@ use crate::{
     api::{state::AppState, users},
     data::{sessions, users::User},
     platform::{
-        cache::Entry,
+        cache::{Decoded, Entry},
         db::{Executor, Lsn},
         error::{ApiError, ApiResult},
         metrics::hot,
@@ -35,7 +38,8 @@ pub const MARKER_TTL: Duration = Duration::from_secs(300);
 
 /// The authenticated caller.
 pub struct AuthUser {
-    pub user: User,
+    /// Shared with this process's first level, which keeps it decoded.
+    pub user: Arc<User>,
     pub session_id: String,
     /// The caller's last write; reads must see at least this.
     pub min_lsn: Option<Lsn>,
@@ -68,8 +72,8 @@ impl FromRequestParts<AppState> for AuthUser {
         if state.revoked.contains(&claims.sid) {
             return Err(INVALID);
         }
-        let keys =
-            [session_key(state, &claims.sid), users::cache_key(&state.redis, user_id), state.writes.lsn_key(user_id)];
+        // The user's own key is needed only on a first-level miss.
+        let keys = [session_key(state, &claims.sid), state.writes.lsn_key(user_id)];
         let Cached { marker, user, lsn } = cached(state, &keys, user_id).await;
         if marker.as_deref() == Some(REVOKED) {
             return Err(INVALID);
@@ -78,7 +82,7 @@ impl FromRequestParts<AppState> for AuthUser {
             (Some(_), Some(user)) => user,
             _ => {
                 let mut db = state.db.writer().await?;
-                let user = sessions::user(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?;
+                let user = Arc::new(sessions::user(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?);
                 let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
                 let ttl = ttl.min(state.settings.session_ttl).min(MARKER_TTL);
                 state.redis.set_nx_ex(&keys[0], VALID, ttl).await;
@@ -152,22 +156,23 @@ async fn tombstone_later(state: AppState, key: String, session_id: String) {
 /// user's last-write position.
 struct Cached {
     marker: Option<String>,
-    user: Option<User>,
+    user: Option<Arc<User>>,
     lsn: Option<Lsn>,
 }
 
-/// The session's `keys` (marker, user, last write): from this process's first level when it holds
-/// them (after the fence: every write answered before this request has reached it), else from
-/// Redis in one `MGET`, kept here when the session is valid.
-async fn cached(state: &AppState, keys: &[String; 3], user_id: i64) -> Cached {
-    let parse = |json: &[u8]| serde_json::from_slice::<User>(json).ok().filter(|user| user.id == user_id);
+/// The session's marker, user and last write (`keys`: the marker's and the last write's): from
+/// this process's first level when it holds them (after the fence: every write answered before
+/// this request has reached it), else from Redis in one `MGET`, kept here when the session is
+/// valid (the user decoded, so a hit parses nothing).
+async fn cached(state: &AppState, keys: &[String; 2], user_id: i64) -> Cached {
+    let parse = |json: &[u8]| serde_json::from_slice::<User>(json).ok().filter(|user| user.id == user_id).map(Arc::new);
     let local = state.cache.local_fenced().await;
     let snapshot = local.map(|local| local.snapshot());
     // The user's row and last write are kept together, under the last-write key: every change to
     // the row is followed by `Writes::committed`, which announces that key.
     if let Some(local) = local
-        && let (Some(_), Some(held)) = (local.get(&keys[0]), local.get(&keys[2]))
-        && let Some(user) = parse(&held.json)
+        && let (Some(_), Some(held)) = (local.get(&keys[0]), local.get(&keys[1]))
+        && let Some(user) = held.decoded.get::<User>().filter(|user| user.id == user_id).or_else(|| parse(&held.json))
     {
         hot::count("cache_local_requests_total", &[("cache", "session"), ("result", "hit")], 1);
         return Cached {
@@ -178,16 +183,18 @@ async fn cached(state: &AppState, keys: &[String; 3], user_id: i64) -> Cached {
     }
     let result = if local.is_some() { "miss" } else { "bypass" };
     hot::count("cache_local_requests_total", &[("cache", "session"), ("result", result)], 1);
-    let Some([marker, user_json, lsn]) = state.redis.mget(keys).await.and_then(|v| <[_; 3]>::try_from(v).ok()) else {
+    let keys = [keys[0].clone(), users::cache_key(&state.redis, user_id), keys[1].clone()];
+    let Some([marker, user_json, lsn]) = state.redis.mget(&keys).await.and_then(|v| <[_; 3]>::try_from(v).ok()) else {
         return Cached { marker: None, user: None, lsn: None };
     };
     let lsn = lsn.and_then(|l| l.parse().ok()).map(Lsn);
     let user = user_json.as_deref().and_then(|json| parse(json.as_bytes()));
-    if let (Some(local), Some(snapshot), Some(VALID), Some(json)) = (local, snapshot, marker.as_deref(), user_json)
-        && user.is_some()
+    if let (Some(local), Some(snapshot), Some(VALID), Some(json), Some(user)) =
+        (local, snapshot, marker.as_deref(), user_json, &user)
     {
-        local.insert(&keys[0], &Entry { stamp: 0, json: VALID.into() }, snapshot);
-        local.insert(&keys[2], &Entry { stamp: lsn.map_or(0, |l| l.0), json: json.into() }, snapshot);
+        local.insert(&keys[0], &Entry { stamp: 0, json: VALID.into(), decoded: Decoded::default() }, snapshot);
+        let held = Entry { stamp: lsn.map_or(0, |l| l.0), json: json.into(), decoded: Decoded::of(user.clone()) };
+        local.insert(&keys[2], &held, snapshot);
     }
     Cached { marker, user, lsn }
 }

@@ -1,7 +1,13 @@
 //! `/users`: the caller's own profile (read and update), another user's public profile, and the
 //! username search.
 
-use axum::{Json, extract::State};
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse, Response},
+};
 
 use super::{cache_key, types::UpdateMe};
 use crate::{
@@ -22,8 +28,9 @@ use crate::{
     ),
 )]
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id()))]
-pub async fn get_me(auth: AuthUser) -> Json<User> {
-    Json(auth.user)
+pub async fn get_me(auth: AuthUser) -> Response {
+    // Serialised from the first level's shared copy: no clone of the row.
+    Json(&*auth.user).into_response()
 }
 
 /// Active users whose username contains the given text (taken literally), e-mails masked.
@@ -61,7 +68,7 @@ pub async fn search_users(
 #[tracing::instrument(level = "debug", skip_all, fields(user_id = auth.id(), other_id = user_id))]
 pub async fn get_user(State(state): State<AppState>, auth: AuthUser, IdPath(user_id): IdPath) -> ApiResult<Json<User>> {
     if user_id == auth.id() {
-        return Ok(Json(auth.user));
+        return Ok(Json(Arc::unwrap_or_clone(auth.user)));
     }
     let mut db = state.db.reader(auth.min_lsn).await?;
     let user = users::find(&mut db, user_id).await?.ok_or_else(|| ApiError::not_found("User not found"))?;

@@ -1,6 +1,8 @@
 //! A cached value as Redis holds it (a stamped envelope) and as a reader needs it: the JSON of
 //! the value alone, which a handler sends as its body without parsing it or writing it again.
 
+use std::{any::Any, fmt, sync::Arc};
+
 use axum::{
     body::Bytes,
     http::header,
@@ -16,12 +18,50 @@ use crate::platform::db::Lsn;
 pub struct Entry {
     pub stamp: u64,
     pub json: Bytes,
+    /// The value already decoded, when its reader keeps it so (the first level only; Redis holds
+    /// the JSON alone).
+    pub decoded: Decoded,
+}
+
+/// A value decoded from an entry's JSON, kept beside it in the first level so a reader that
+/// needs it typed (the session check's user) parses nothing on a hit. Entries compare by stamp
+/// and JSON alone: this is the same value.
+#[derive(Clone, Default)]
+pub struct Decoded(Option<Arc<dyn Any + Send + Sync>>);
+
+impl Decoded {
+    pub fn of<T: Any + Send + Sync>(value: Arc<T>) -> Self {
+        Self(Some(value))
+    }
+
+    /// The value, if one of type `T` is kept.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0.clone()?.downcast().ok()
+    }
+
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl PartialEq for Decoded {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Decoded {}
+
+impl fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_some() { "Decoded(..)" } else { "Decoded(None)" })
+    }
 }
 
 impl Entry {
     /// `value` read at `stamp`.
     pub fn of<T: Serialize>(stamp: u64, value: &T) -> anyhow::Result<Self> {
-        Ok(Self { stamp, json: serde_json::to_vec(value)?.into() })
+        Ok(Self { stamp, json: serde_json::to_vec(value)?.into(), decoded: Decoded::default() })
     }
 
     /// The envelope Redis stores.
@@ -37,7 +77,7 @@ impl Entry {
         let stamp = digits.parse().ok()?;
         let len = rest.strip_prefix(r#""v":"#)?.strip_suffix('}')?.len();
         let start = raw.len() - 1 - len;
-        Some(Self { stamp, json: Bytes::from(raw).slice(start..start + len) })
+        Some(Self { stamp, json: Bytes::from(raw).slice(start..start + len), decoded: Decoded::default() })
     }
 
     /// Whether a reader whose last write is `min_lsn` may use it: not older than that write.
@@ -85,6 +125,16 @@ mod tests {
         let null = Entry::parse(Entry::of(u64::MAX, &none).unwrap().envelope()).unwrap();
         assert!(CachedJson(null.json).is_null());
         assert_eq!(null.stamp, u64::MAX);
+    }
+
+    #[test]
+    fn a_decoded_value_is_kept_by_type_and_does_not_change_the_entry() {
+        let plain = Entry::of(1, &5u32).unwrap();
+        let held = Entry { decoded: Decoded::of(Arc::new(5u32)), ..plain.clone() };
+        assert_eq!(held.decoded.get::<u32>().as_deref(), Some(&5));
+        assert_eq!(held.decoded.get::<i64>(), None, "another type");
+        assert_eq!(plain.decoded.get::<u32>(), None);
+        assert_eq!(held, plain);
     }
 
     #[test]

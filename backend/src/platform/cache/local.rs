@@ -71,7 +71,11 @@ impl Local {
     pub fn new(max_bytes: u64, ttl: Duration) -> Arc<Self> {
         let entries = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.json.len() + 72).unwrap_or(u32::MAX))
+            .weigher(|key: &String, entry: &Entry| {
+                // A decoded copy is counted as about the size of its JSON again.
+                let decoded = if entry.decoded.is_some() { entry.json.len() + 64 } else { 0 };
+                u32::try_from(key.len() + entry.json.len() + 72 + decoded).unwrap_or(u32::MAX)
+            })
             .time_to_live(ttl)
             .build_with_hasher(foldhash::fast::RandomState::default());
         Arc::new(Self {
@@ -239,7 +243,7 @@ mod tests {
     use super::*;
 
     fn v() -> Entry {
-        Entry { stamp: 1, json: "v".into() }
+        Entry { stamp: 1, json: "v".into(), decoded: Default::default() }
     }
 
     fn live() -> Arc<Local> {

@@ -31,7 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use entry::{CachedJson, Entry};
+pub use entry::{CachedJson, Decoded, Entry};
 pub use fence::LEASE as FENCE_LEASE;
 pub use invalidate::answer_after_invalidations;
 pub use local::Local;
