@@ -1,7 +1,7 @@
 //! The first level: cached values kept in this process, in front of Redis, for the API's reads.
 //!
-//! - **Bounded**: a moka cache weighed in bytes (`CACHE_LOCAL_MAX_BYTES`), each entry living at
-//!   most `CACHE_LOCAL_TTL_SECS`; it holds the same stamped envelopes Redis holds, so a reader
+//! - **Bounded**: a quick_cache store weighed in bytes (`CACHE_LOCAL_MAX_BYTES`, evicting by
+//!   its S3-FIFO policy), each entry living at most `CACHE_LOCAL_TTL_SECS`; it holds the same stamped envelopes Redis holds, so a reader
 //!   whose last write is newer than an entry's stamp skips it (read-your-writes, exactly as in
 //!   Redis).
 //! - **Coherent across instances**: every invalidation (any instance's, any worker's) deletes the
@@ -45,7 +45,9 @@ const REMEMBER: usize = 5;
 
 /// The first-level cache of one process.
 pub struct Local {
-    entries: moka::sync::Cache<String, Entry, foldhash::fast::RandomState>,
+    entries: quick_cache::sync::Cache<String, Held, Weigh, foldhash::fast::RandomState>,
+    /// How long an entry lives, in milliseconds (`Held::until` counts from `started`).
+    ttl_ms: u64,
     /// Bumped by every invalidation received and every loss of the channel.
     epoch: AtomicU64,
     invalidated: Mutex<Invalidated>,
@@ -55,6 +57,26 @@ pub struct Local {
     last_message: AtomicU64,
     started: Instant,
     fence: Fence,
+}
+
+/// An entry as this level keeps it: until when (milliseconds from `Local::started`).
+#[derive(Clone)]
+struct Held {
+    entry: Entry,
+    until: u64,
+}
+
+/// Weighs each entry in bytes: its key, its JSON, a decoded copy (counted as about the size of
+/// its JSON again) and the bookkeeping around them.
+#[derive(Clone)]
+struct Weigh;
+
+impl quick_cache::Weighter<String, Held> for Weigh {
+    fn weight(&self, key: &String, held: &Held) -> u64 {
+        let json = held.entry.json.len();
+        let decoded = if held.entry.decoded.is_some() { json + 64 } else { 0 };
+        (key.len() + json + 96 + decoded) as u64
+    }
 }
 
 /// What a reader saw before reading the next level: the epoch, if this level was in use.
@@ -69,17 +91,18 @@ impl Snapshot {
 
 impl Local {
     pub fn new(max_bytes: u64, ttl: Duration) -> Arc<Self> {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|key: &String, entry: &Entry| {
-                // A decoded copy is counted as about the size of its JSON again.
-                let decoded = if entry.decoded.is_some() { entry.json.len() + 64 } else { 0 };
-                u32::try_from(key.len() + entry.json.len() + 72 + decoded).unwrap_or(u32::MAX)
-            })
-            .time_to_live(ttl)
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        // An entry's weight is a few hundred bytes: the estimate only sizes the tables.
+        let estimated_items = usize::try_from(max_bytes / 256).unwrap_or(usize::MAX).max(16);
+        let entries = quick_cache::sync::Cache::with(
+            estimated_items,
+            max_bytes,
+            Weigh,
+            foldhash::fast::RandomState::default(),
+            Default::default(),
+        );
         Arc::new(Self {
             entries,
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             epoch: AtomicU64::new(0),
             invalidated: Mutex::default(),
             subscribed: AtomicBool::new(false),
@@ -91,9 +114,17 @@ impl Local {
 
     /// Whether entries may be used: subscribed, and a message came recently.
     fn live(&self) -> bool {
-        let now = self.started.elapsed().as_millis() as u64;
-        let since = now.saturating_sub(self.last_message.load(Ordering::Acquire));
+        self.live_at(self.now_ms())
+    }
+
+    fn live_at(&self, now_ms: u64) -> bool {
+        let since = now_ms.saturating_sub(self.last_message.load(Ordering::Acquire));
         self.subscribed.load(Ordering::Acquire) && Duration::from_millis(since) < STALE_AFTER
+    }
+
+    /// Milliseconds since this level started.
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Taken before reading Redis or computing: an insert is kept only if nothing was
@@ -110,10 +141,16 @@ impl Local {
     }
 
     pub fn get(&self, key: &str) -> Option<Entry> {
-        if !self.live() {
+        let now = self.now_ms();
+        if !self.live_at(now) {
             return None;
         }
-        self.entries.get(key)
+        let held = self.entries.get(key)?;
+        if held.until <= now {
+            self.entries.remove_if(key, |held| held.until <= now);
+            return None;
+        }
+        Some(held.entry)
     }
 
     /// Keeps `entry` for `key` unless an invalidation of it (or a loss of the channel) came since
@@ -123,10 +160,11 @@ impl Local {
         if !self.live() || self.lock().since(key, seen) {
             return;
         }
-        self.entries.insert(key.to_owned(), entry.clone());
+        let until = self.now_ms().saturating_add(self.ttl_ms);
+        self.entries.insert(key.to_owned(), Held { entry: entry.clone(), until });
         // An invalidation that slipped in between the check and the insert evicts it again.
         if self.lock().since(key, seen) {
-            self.entries.invalidate(key);
+            self.entries.remove(key);
         }
     }
 
@@ -141,7 +179,7 @@ impl Local {
             }
         }
         for key in &keys {
-            self.entries.invalidate(key.as_ref());
+            self.entries.remove(key.as_ref());
         }
     }
 
@@ -152,7 +190,7 @@ impl Local {
             let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
             *invalidated = Invalidated { forgotten_below: epoch, ..Invalidated::default() };
         }
-        self.entries.invalidate_all();
+        self.entries.clear();
         metrics::gauge!("cache_local_live").set(0.0);
     }
 
@@ -173,9 +211,8 @@ impl Local {
             redis.publish(&channel, PING).await;
             let epoch = self.epoch.load(Ordering::Acquire);
             self.lock().tick(epoch);
-            self.entries.run_pending_tasks();
-            metrics::gauge!("cache_local_entries").set(self.entries.entry_count() as f64);
-            metrics::gauge!("cache_local_bytes").set(self.entries.weighted_size() as f64);
+            metrics::gauge!("cache_local_entries").set(self.entries.len() as f64);
+            metrics::gauge!("cache_local_bytes").set(self.entries.weight() as f64);
         }
     }
 
@@ -247,7 +284,11 @@ mod tests {
     }
 
     fn live() -> Arc<Local> {
-        let local = Local::new(1 << 20, Duration::from_secs(60));
+        live_with(1 << 20, Duration::from_secs(60))
+    }
+
+    fn live_with(max_bytes: u64, ttl: Duration) -> Arc<Local> {
+        let local = Local::new(max_bytes, ttl);
         local.subscribed.store(true, Ordering::Release);
         local.heard();
         local
@@ -308,5 +349,28 @@ mod tests {
         assert!(!quiet.snapshot().in_use(), "subscribed, but nothing heard for longer than STALE_AFTER");
         quiet.heard();
         assert!(quiet.snapshot().in_use());
+    }
+
+    #[test]
+    fn an_entry_lives_at_most_its_ttl() {
+        let local = live_with(1 << 20, Duration::from_millis(30));
+        local.insert("k", &v(), local.snapshot());
+        assert_eq!(local.get("k"), Some(v()));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(local.get("k"), None);
+        assert_eq!(local.entries.len(), 0, "an expired entry is dropped when it is met");
+    }
+
+    #[test]
+    fn the_level_stays_within_its_bytes() {
+        let max_bytes = 64 << 10;
+        let local = live_with(max_bytes, Duration::from_secs(60));
+        let big = Entry { stamp: 1, json: vec![b'x'; 1000].into(), decoded: Default::default() };
+        for i in 0..1000 {
+            local.insert(&format!("k{i}"), &big, local.snapshot());
+        }
+        assert!(local.entries.weight() <= max_bytes, "{} bytes", local.entries.weight());
+        assert!(local.entries.len() >= 32, "and it is used: {} entries", local.entries.len());
+        assert_eq!(local.get("k999"), Some(big), "the newest is kept");
     }
 }
