@@ -56,8 +56,15 @@ impl Redis {
         })
     }
 
+    /// `<prefix>:<parts>`, in one allocation (`format!` guesses small and grows: on every
+    /// request's session keys).
     pub fn key(&self, parts: std::fmt::Arguments<'_>) -> String {
-        format!("{}:{parts}", self.inner.prefix)
+        use std::fmt::Write;
+        let mut key = String::with_capacity(self.inner.prefix.len() + 1 + 48);
+        key.push_str(&self.inner.prefix);
+        key.push(':');
+        key.write_fmt(parts).expect("a String takes any text");
+        key
     }
 
     /// The connection, or `None` while Redis is backing off.
