@@ -39,6 +39,11 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const STALE_AFTER: Duration = Duration::from_secs(3);
 /// The ping's payload: not a key (keys are never empty).
 const PING: &str = "";
+/// The smallest shard of the store (see [`Local::new`]).
+const SHARD_MIN_BYTES: u64 = 1 << 20;
+/// Every this many pings, entries past their TTL are swept out (a read drops one it meets):
+/// the size gauges count live entries, within that delay.
+const SWEEP_EVERY: u64 = 10;
 /// How long each key's last invalidation is remembered (in pings): a fill whose read began
 /// longer ago is dropped, whatever it read.
 const REMEMBER: usize = 5;
@@ -91,11 +96,21 @@ impl Snapshot {
 
 impl Local {
     pub fn new(max_bytes: u64, ttl: Duration) -> Arc<Self> {
-        // An entry's weight is a few hundred bytes: the estimate only sizes the tables.
-        let estimated_items = usize::try_from(max_bytes / 256).unwrap_or(usize::MAX).max(16);
-        let entries = quick_cache::sync::Cache::with(
-            estimated_items,
-            max_bytes,
+        // The store splits its bytes into shards and refuses an entry heavier than one shard:
+        // at most 4 per core, each at least SHARD_MIN_BYTES (one shard below that), so an
+        // entry as large as the biggest cached value always fits.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let shards = usize::try_from(max_bytes / SHARD_MIN_BYTES).unwrap_or(usize::MAX).clamp(1, 4 * cores);
+        let options = quick_cache::OptionsBuilder::new()
+            // An entry's weight is a few hundred bytes: the estimate only sizes the tables.
+            .estimated_items_capacity(usize::try_from(max_bytes / 256).unwrap_or(usize::MAX).max(16))
+            .weight_capacity(max_bytes)
+            // A power of two at or below the count above (the store rounds up).
+            .shards(1 << shards.ilog2())
+            .build()
+            .expect("a weight capacity is set");
+        let entries = quick_cache::sync::Cache::with_options(
+            options,
             Weigh,
             foldhash::fast::RandomState::default(),
             Default::default(),
@@ -194,6 +209,12 @@ impl Local {
         metrics::gauge!("cache_local_live").set(0.0);
     }
 
+    /// Drops the entries past their TTL.
+    fn sweep(&self) {
+        let now = self.now_ms();
+        self.entries.retain(|_, held| held.until > now);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Invalidated> {
         self.invalidated.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -206,11 +227,14 @@ impl Local {
     /// and reports this level's size.
     async fn ping(self: Arc<Self>, redis: Redis, channel: String) {
         let mut tick = tokio::time::interval(PING_EVERY);
-        loop {
+        for pings in 0u64.. {
             tick.tick().await;
             redis.publish(&channel, PING).await;
             let epoch = self.epoch.load(Ordering::Acquire);
             self.lock().tick(epoch);
+            if pings % SWEEP_EVERY == 0 {
+                self.sweep();
+            }
             metrics::gauge!("cache_local_entries").set(self.entries.len() as f64);
             metrics::gauge!("cache_local_bytes").set(self.entries.weight() as f64);
         }
@@ -359,6 +383,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(local.get("k"), None);
         assert_eq!(local.entries.len(), 0, "an expired entry is dropped when it is met");
+        local.insert("a", &v(), local.snapshot());
+        local.insert("b", &v(), local.snapshot());
+        std::thread::sleep(Duration::from_millis(40));
+        local.sweep();
+        assert_eq!(local.entries.len(), 0, "and by the sweep when it is not");
     }
 
     #[test]
