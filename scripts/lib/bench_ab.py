@@ -166,14 +166,16 @@ for label, script in scripts.items():
             if perf:
                 perf.wait()
             res.setdefault((label, name), []).append(r["rps"])
-            res.setdefault((label, name, "cpu"), []).append(cpu * 1e6 / max(r["requests"], 1))
+            if not perf:
+                # perf's sampling would count as the API's own CPU.
+                res.setdefault((label, name, "cpu"), []).append(cpu * 1e6 / max(r["requests"], 1))
             errors[name] = errors.get(name, 0) + r["errors"]
     bf, af = res[(label, "before")], res[(label, "after")]
     ratios = [a / x for a, x in zip(af, bf)]
     print(f"{label}: before median {statistics.median(bf):.0f} after median {statistics.median(af):.0f} "
           f"paired ratio median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}), "
           f"errors before {errors.get('before', 0)} after {errors.get('after', 0)}", flush=True)
-    bc, ac = res[(label, "before", "cpu")], res[(label, "after", "cpu")]
+    bc, ac = res.get((label, "before", "cpu"), [float("nan")]), res.get((label, "after", "cpu"), [float("nan")])
     print(f"{label}: API CPU per request, median: before {statistics.median(bc):.1f} us after {statistics.median(ac):.1f} us, "
           f"paired ratio median {statistics.median(a / x for a, x in zip(ac, bc)):.3f}", flush=True)
     if CEILING:
