@@ -30,7 +30,11 @@ use std::{
 
 use futures_util::StreamExt;
 
-use super::{Entry, fence::Fence};
+use super::{
+    Entry,
+    fence::Fence,
+    store::{self, Held, Store},
+};
 use crate::platform::redis::Redis;
 
 /// How often each instance pings the channel.
@@ -39,8 +43,6 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const STALE_AFTER: Duration = Duration::from_secs(3);
 /// The ping's payload: not a key (keys are never empty).
 const PING: &str = "";
-/// The smallest shard of the store (see [`Local::new`]).
-const SHARD_MIN_BYTES: u64 = 1 << 20;
 /// Every this many pings, entries past their TTL are swept out (a read drops one it meets):
 /// the size gauges count live entries, within that delay.
 const SWEEP_EVERY: u64 = 10;
@@ -50,7 +52,7 @@ const REMEMBER: usize = 5;
 
 /// The first-level cache of one process.
 pub struct Local {
-    entries: quick_cache::sync::Cache<String, Held, Weigh, foldhash::fast::RandomState>,
+    entries: Store,
     /// How long an entry lives, in milliseconds (`Held::until` counts from `started`).
     ttl_ms: u64,
     /// Bumped by every invalidation received and every loss of the channel.
@@ -62,26 +64,6 @@ pub struct Local {
     last_message: AtomicU64,
     started: Instant,
     fence: Fence,
-}
-
-/// An entry as this level keeps it: until when (milliseconds from `Local::started`).
-#[derive(Clone)]
-struct Held {
-    entry: Entry,
-    until: u64,
-}
-
-/// Weighs each entry in bytes: its key, its JSON, a decoded copy (counted as about the size of
-/// its JSON again) and the bookkeeping around them.
-#[derive(Clone)]
-struct Weigh;
-
-impl quick_cache::Weighter<String, Held> for Weigh {
-    fn weight(&self, key: &String, held: &Held) -> u64 {
-        let json = held.entry.json.len();
-        let decoded = if held.entry.decoded.is_some() { json + 64 } else { 0 };
-        (key.len() + json + 96 + decoded) as u64
-    }
 }
 
 /// What a reader saw before reading the next level: the epoch, if this level was in use.
@@ -96,25 +78,7 @@ impl Snapshot {
 
 impl Local {
     pub fn new(max_bytes: u64, ttl: Duration) -> Arc<Self> {
-        // The store splits its bytes into shards and refuses an entry heavier than one shard:
-        // at most 4 per core, each at least SHARD_MIN_BYTES (one shard below that), so an
-        // entry as large as the biggest cached value always fits.
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let shards = usize::try_from(max_bytes / SHARD_MIN_BYTES).unwrap_or(usize::MAX).clamp(1, 4 * cores);
-        let options = quick_cache::OptionsBuilder::new()
-            // An entry's weight is a few hundred bytes: the estimate only sizes the tables.
-            .estimated_items_capacity(usize::try_from(max_bytes / 256).unwrap_or(usize::MAX).max(16))
-            .weight_capacity(max_bytes)
-            // A power of two at or below the count above (the store rounds up).
-            .shards(1 << shards.ilog2())
-            .build()
-            .expect("a weight capacity is set");
-        let entries = quick_cache::sync::Cache::with_options(
-            options,
-            Weigh,
-            foldhash::fast::RandomState::default(),
-            Default::default(),
-        );
+        let entries = store::new(max_bytes);
         Arc::new(Self {
             entries,
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),

@@ -23,6 +23,7 @@ mod entry;
 mod fence;
 mod invalidate;
 mod local;
+mod store;
 
 use std::{
     collections::HashMap,
