@@ -1,9 +1,9 @@
 //! The first level: cached values kept in this process, in front of Redis, for the API's reads.
 //!
 //! - **Bounded**: a quick_cache store weighed in bytes (`CACHE_LOCAL_MAX_BYTES`, evicting by
-//!   its S3-FIFO policy), each entry living at most `CACHE_LOCAL_TTL_SECS`; it holds the same stamped envelopes Redis holds, so a reader
-//!   whose last write is newer than an entry's stamp skips it (read-your-writes, exactly as in
-//!   Redis).
+//!   its S3-FIFO policy; [`super::store`]), each entry living at most `CACHE_LOCAL_TTL_SECS`; it
+//!   holds the same stamped envelopes Redis holds, so a reader whose last write is newer than an
+//!   entry's stamp skips it (read-your-writes, exactly as in Redis).
 //! - **Coherent across instances**: every invalidation (any instance's, any worker's) deletes the
 //!   Redis keys and publishes them on one channel, in one pipeline; each API instance listens
 //!   on that channel and evicts them here.
