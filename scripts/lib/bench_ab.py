@@ -84,10 +84,13 @@ def reset_writes():
     b.psql("delete from diaries where diary_date >= current_date - 3; delete from apalis.jobs; delete from ai_jobs;")
 
 
+def api_pid(side):
+    return procs[0 if side == "before" else 1].p.pid
+
+
 def cpu_seconds(side):
     """The API process's CPU time so far (user + system, all threads)."""
-    pid = procs[0 if side == "before" else 1].p.pid
-    with open(f"/proc/{pid}/stat") as f:
+    with open(f"/proc/{api_pid(side)}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -100,7 +103,7 @@ def profile(label, side):
         return None
     os.makedirs(out, exist_ok=True)
     data = f"{out}/{label}-{side}.data"
-    pid = procs[0 if side == "before" else 1].p.pid
+    pid = api_pid(side)
     dwarf = os.environ.get("AB_PERF_DWARF") == "1"
     stacks = ["--call-graph", "dwarf,16384", "-F", "499"] if dwarf else ["-g", "-F", "999"]
     record = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", *stacks, "-p", str(pid), "-o", data, "--", "sleep", "3"],

@@ -54,7 +54,7 @@ fn owned(labels: Labels) -> Vec<Label> {
 }
 
 /// Applies `f` to the series' handle, kept in `map` once the recorder is installed.
-fn with_handle<T: Clone>(
+fn with_handle<T>(
     map: &'static std::thread::LocalKey<RefCell<Map<StaticKey, T>>>,
     name: &'static str,
     labels: Labels,
