@@ -35,7 +35,8 @@ def psql(sql, url=DIRECT):
 
 
 def env(**extra):
-    e = dict(os.environ, JWT_SECRET=SECRET, LISTEN_ADDR=API, RATE_LIMIT_ENABLED="false", RUST_LOG="warn",
+    # Logging as compose runs it (info, JSON lines): every request's span is paid for at that level.
+    e = dict(os.environ, JWT_SECRET=SECRET, LISTEN_ADDR=API, RATE_LIMIT_ENABLED="false", RUST_LOG="info", LOG_FORMAT="json",
              LLM_BASE_URL=f"http://127.0.0.1:{LLM_PORT}/v1", METRICS_ADDR=f"127.0.0.1:{WORKER_PORT}", DEV_LLM_ADDR=f"127.0.0.1:{LLM_PORT}",
              DEV_LLM_TOKEN_LATENCY_MS="20")
     e.update(extra)
