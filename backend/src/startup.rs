@@ -1,7 +1,7 @@
 //! Boot in one place: `Application::build(Settings)` is what `main` serves and what every
 //! integration test runs (on port 0), so tests exercise exactly the production wiring.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
@@ -35,7 +35,7 @@ use crate::{
     platform::{
         core::Core,
         http::{
-            middleware::{RecordMetricsLayer, json_errors, method_not_allowed, not_found, record_route},
+            middleware::{JsonErrorsLayer, RecordMetricsLayer, method_not_allowed, not_found, record_route},
             timeout::{self, Timeouts},
         },
         mail::Mailer,
@@ -146,7 +146,7 @@ pub fn router(state: &AppState) -> Router {
                 .layer(RecordMetricsLayer)
                 .layer(PropagateRequestIdLayer::new(request_id))
                 // Outside the panic layer: a panic's 500 gets the JSON shape too.
-                .layer(middleware::from_fn(json_errors))
+                .layer(JsonErrorsLayer)
                 .layer(CatchPanicLayer::new())
                 .layer(cors(&settings.cors_origins))
                 .layer(CompressionLayer::new())
@@ -155,10 +155,13 @@ pub fn router(state: &AppState) -> Router {
         )
 }
 
+/// Origins compared as `AllowOrigin::list` would, held in an `Arc`: axum clones the layers with a
+/// route's service on every request, and a list is a `Vec` to copy each time. (`check-config`
+/// refuses `*`, which `list` would refuse too.)
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let origins: Arc<[HeaderValue]> = origins.iter().filter_map(|o| o.parse().ok()).collect();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
         .allow_credentials(true)
         .allow_methods(AllowMethods::mirror_request())
         .allow_headers(AllowHeaders::mirror_request())

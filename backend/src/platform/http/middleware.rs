@@ -10,13 +10,17 @@ use std::{
 };
 
 use axum::{
-    body::Body,
+    BoxError,
+    body::{Body, Bytes, HttpBody},
     extract::{MatchedPath, Request},
     http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use futures_util::future::BoxFuture;
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Map},
+};
 use serde_json::json;
 use tower::{Layer, Service};
 
@@ -119,9 +123,51 @@ fn method_label(method: &Method) -> &'static str {
     KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
 }
 
-/// Rewrites non-JSON error responses (from axum or tower-http layers) into `{"detail": ...}`.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+/// Rewrites non-JSON error responses (from axum or tower-http layers) into `{"detail": ...}`, and
+/// turns the body of the stack beneath it into axum's.
+///
+/// Hand-written for the reason [`RecordMetrics`] is: `middleware::from_fn` clones the stack
+/// beneath it on every request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonErrorsLayer;
+
+impl<S> Layer<S> for JsonErrorsLayer {
+    type Service = JsonErrors<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        JsonErrors { inner }
+    }
+}
+
+/// The service [`JsonErrorsLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct JsonErrors<S> {
+    inner: S,
+}
+
+type Rewrite<B> = fn(Result<Response<B>, Infallible>) -> Result<Response, Infallible>;
+
+impl<S, B> Service<Request> for JsonErrors<S>
+where
+    S: Service<Request, Response = Response<B>, Error = Infallible>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Map<S::Future, Rewrite<B>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let rewrite: Rewrite<B> = |result| Ok(json_error(result?.map(Body::new)));
+        self.inner.call(req).map(rewrite)
+    }
+}
+
+/// `response` itself, unless it is an error whose body is not JSON: then the contract's shape.
+fn json_error(response: Response) -> Response {
     let status = response.status();
     let is_json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
@@ -160,14 +206,12 @@ mod tests {
     #[tokio::test]
     async fn a_rewritten_error_drops_the_encoding_of_the_body_it_replaces() {
         use tower::ServiceExt;
-        let app = axum::Router::new()
-            .route(
-                "/",
-                axum::routing::get(|| async {
-                    (StatusCode::BAD_REQUEST, [(header::CONTENT_ENCODING, "gzip")], vec![0x1f_u8, 0x8b, 8, 0])
-                }),
-            )
-            .layer(axum::middleware::from_fn(json_errors));
+        let app = JsonErrorsLayer.layer(axum::Router::new().route(
+            "/",
+            axum::routing::get(|| async {
+                (StatusCode::BAD_REQUEST, [(header::CONTENT_ENCODING, "gzip")], vec![0x1f_u8, 0x8b, 8, 0])
+            }),
+        ));
         let res = app.oneshot(Request::new(Body::empty())).await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
