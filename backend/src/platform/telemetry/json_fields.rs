@@ -4,7 +4,8 @@
 //! `tracing-subscriber`'s `JsonFields` parses the object back into a map and writes it again on
 //! every later record, and the request span records two (its route and its user). The JSON event
 //! formatter reads the object the same way either way (`with_current_span`, the span list). A
-//! field recorded twice appears twice in the object; a JSON reader keeps the last.
+//! field recorded twice appears twice in the object, which grows with each record for the span's
+//! life; a JSON reader keeps the last. The request span records each of its two fields once.
 
 use std::fmt::{self, Write};
 
@@ -38,9 +39,14 @@ impl<'writer> FormatFields<'writer> for AppendJsonFields {
             return self.format_fields(current.as_writer(), fields);
         }
         let first = current.fields == "{";
+        let before = current.fields.len();
         let mut visitor = Members { out: &mut current.fields, first, result: Ok(()) };
         fields.record(&mut visitor);
         let result = visitor.result;
+        if result.is_err() {
+            // A value that failed to format: drop its half-written member, keep the object whole.
+            current.fields.truncate(before);
+        }
         current.fields.push('}');
         result
     }
@@ -97,9 +103,10 @@ impl<W: Write> Visit for Members<'_, W> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        // JSON has no NaN or infinity: like serde_json, those are null.
+        // JSON has no NaN or infinity: like serde_json, those are null. `Debug` keeps `1.0` a
+        // float and writes large and small values with an exponent (`1e21`), valid JSON both.
         if value.is_finite() {
-            self.member(field, |out| write!(out, "{value}"));
+            self.member(field, |out| write!(out, "{value:?}"));
         } else {
             self.member(field, |out| out.write_str("null"));
         }
@@ -191,7 +198,7 @@ mod tests {
             let _inner = inner.enter();
             inner.record("late", 7_u64);
             inner.record("nan", f64::NAN);
-            inner.record("late", 0.5);
+            inner.record("late", 1.0);
             tracing::info!("inner");
         });
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
@@ -203,7 +210,7 @@ mod tests {
         assert_eq!(lines[0]["span"], request);
         assert_eq!(lines[0]["message"], "outer");
         // Recorded twice, a field is in the object twice and read as its last value.
-        let inner = json!({ "name": "inner", "late": 0.5, "nan": null });
+        let inner = json!({ "name": "inner", "late": 1.0, "nan": null });
         assert_eq!(lines[1]["span"], inner);
         assert_eq!(lines[1]["spans"], json!([request, inner]));
     }

@@ -2,9 +2,9 @@
 //! from `RUST_LOG` (default `info`).
 //!
 //! Every request opens an `info` span (`startup::router`), so at the production level its cost
-//! is paid on every request even when nothing is logged. Two choices keep it small, measured with
-//! `scripts/bench-ab` (same binary, `RUST_LOG=warn` against `info` with JSON logs, which cost 17 %
-//! more CPU per cached read before them):
+//! is paid on every request even when nothing is logged (`scripts/bench-ab`, the same binary at
+//! `info` with JSON logs against `warn`: 15–23 % more API CPU per cached read). Two choices keep
+//! it smaller (README, Performance, step 10):
 //! - A span's fields are kept as one JSON object appended to in place ([`json_fields`]) instead
 //!   of `tracing-subscriber`'s `JsonFields`, which parses and re-serializes the object each time
 //!   a field is recorded (the route and the user are recorded after the span opens).
@@ -18,10 +18,10 @@ mod json_fields;
 use tracing::Subscriber;
 use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*, registry::LookupSpan};
 
-pub use json_fields::AppendJsonFields;
+use json_fields::AppendJsonFields;
 
-/// The level when `RUST_LOG` is unset or invalid.
-const DEFAULT: &str = "info,tower_http=info";
+/// The filter when `RUST_LOG` is unset, blank or invalid.
+const DEFAULT: &str = "info";
 
 pub fn init(json: bool) {
     let registry = tracing_subscriber::registry().with(filter(std::env::var("RUST_LOG").ok().as_deref()));
@@ -40,13 +40,27 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let spec = spec.filter(|s| !s.trim().is_empty()).unwrap_or(DEFAULT);
-    // `Targets` would read `[span]=debug` as a target named `[span]`: brackets go to EnvFilter.
-    if !spec.contains(['[', '{'])
-        && let Ok(targets) = spec.parse::<Targets>()
-    {
-        return Box::new(targets);
+    // What EnvFilter refuses falls back to the default, as it always did.
+    let Ok(env_filter) = EnvFilter::try_new(spec) else {
+        return Box::new(EnvFilter::new(DEFAULT));
+    };
+    match static_filter(spec) {
+        Some(targets) => Box::new(targets),
+        None => Box::new(env_filter),
     }
-    Box::new(EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new(DEFAULT)))
+}
+
+/// `spec` as `Targets`, when every directive is `level`, `target` or `target=level`; `None` for
+/// anything else (span and field matchers, `target=` with no level), which EnvFilter reads.
+/// `Targets` alone would read some of those differently: `[span]=debug` as a target named
+/// `[span]`, an empty directive as the level `error`, `target=` as `error` instead of `trace`.
+fn static_filter(spec: &str) -> Option<Targets> {
+    let directives: Vec<&str> = spec.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let plain = |d: &&str| !d.contains(['[', '{', ' ']) && !d.starts_with('=') && !d.ends_with('=');
+    if !directives.iter().all(plain) {
+        return None;
+    }
+    directives.join(",").parse().ok()
 }
 
 #[cfg(test)]
@@ -71,7 +85,31 @@ mod tests {
     }
 
     #[test]
-    fn targets_and_levels_filter_statically_and_span_directives_still_apply() {
+    fn only_targets_and_levels_are_filtered_statically() {
+        for spec in ["info", "warn,dearme=debug", "off", "dearme::api=trace", "info,", " warn , ,probe=debug "] {
+            assert!(static_filter(spec).is_some(), "{spec}");
+        }
+        for spec in ["warn,[request]=debug", "dearme[{user_id}]=debug", "probe=", "=debug"] {
+            assert!(static_filter(spec).is_none(), "{spec}");
+        }
+    }
+
+    #[test]
+    fn empty_directives_and_odd_ones_read_as_env_filter_reads_them() {
+        // An empty directive is skipped, not read as `error`.
+        assert!(lets_through(Some("info,"), Level::INFO, false));
+        assert!(lets_through(Some("warn,,probe=debug"), Level::DEBUG, false));
+        // `target=` is every level of that target.
+        assert!(lets_through(Some("warn,probe="), Level::DEBUG, false));
+        // What EnvFilter refuses is the default.
+        assert!(lets_through(Some("=debug"), Level::INFO, false));
+        assert!(!lets_through(Some("=debug"), Level::DEBUG, false));
+        assert!(lets_through(Some("*=debug"), Level::INFO, false));
+        assert!(!lets_through(Some("*=debug"), Level::DEBUG, false));
+    }
+
+    #[test]
+    fn targets_levels_and_span_directives_all_filter() {
         assert!(lets_through(None, Level::INFO, false));
         assert!(!lets_through(None, Level::DEBUG, false));
         assert!(!lets_through(Some("warn"), Level::INFO, false));
