@@ -1,7 +1,7 @@
 //! Boot in one place: `Application::build(Settings)` is what `main` serves and what every
 //! integration test runs (on port 0), so tests exercise exactly the production wiring.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use axum::{
@@ -155,11 +155,11 @@ pub fn router(state: &AppState) -> Router {
         )
 }
 
-/// Origins compared as `AllowOrigin::list` would, held in an `Arc`: axum clones the layers with a
-/// route's service on every request, and a list is a `Vec` to copy each time. (`check-config`
-/// refuses `*`, which `list` would refuse too.)
+/// Origins compared as `AllowOrigin::list` would, as a predicate: axum clones the layers with a
+/// route's service on every request, and a list is a `Vec` to copy each time, where a predicate
+/// is kept behind an `Arc`. (`check-config` refuses `*`, which `list` would refuse too.)
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Arc<[HeaderValue]> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
         .allow_credentials(true)
