@@ -400,9 +400,9 @@ def main():
         return r
 
     base = f"{NGINX}/api/v1"
-    # The floor under every API row: the API's whole middleware stack (request span, metrics,
-    # CORS, compression...), with no session check and no cache behind it.
-    scenario("GET /health (every layer of the API, nothing behind them)", f"{NGINX}/health", lua("health", GET_BODY % {"path": "/health"}), warmup=False)
+    # A floor under every API row: the API's outer middleware (request span, request id, CORS,
+    # compression, panics, errors), without routing's per-route metrics, a session or a cache.
+    scenario("GET /health (the API's outer middleware, nothing behind it)", f"{NGINX}/health", lua("health", GET_BODY % {"path": "/health"}), warmup=False)
     scenario("GET /users/me (session from cache)", f"{base}/users/me", lua("me", GET_BODY % {"path": "/api/v1/users/me"}))
     scenario("GET /personas/me (cache hit)", f"{base}/personas/me", lua("persona", GET_BODY % {"path": "/api/v1/personas/me"}, "persona_tokens.txt"))
     diaries = scenario("GET /diaries?page=1&per_page=10 (first page: cached; on a miss the replica via PgBouncer)", f"{base}/diaries", lua("diaries", GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}), "list")

@@ -180,7 +180,7 @@ def env_drift(config_path):
     for path in glob.glob(os.path.join(REPO, "backend", "src", "**", "*.rs"), recursive=True):
         with open(path) as f:
             read.update(pattern.findall(f.read()))
-    read.add("RUST_LOG")  # tracing's EnvFilter::from_default_env()
+    read.add("RUST_LOG")  # read by platform::telemetry (also matched above; kept should that change)
     for var in sorted(read - documented):
         fail(f"{var} is read by backend/src but not documented in the APPLICATION section of .env.example")
 
