@@ -8,7 +8,7 @@ use std::{process::Command, time::Duration};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, admin, env, json_of, with_db};
+use crate::helpers::{TestApp, admin, env, json_of, with_db, within_one_rate_window};
 
 /// The diary list past its cached first page: every read reaches a database server.
 const LIST: &str = "/api/v1/diaries?per_page=20";
@@ -250,6 +250,34 @@ async fn everything_works_from_postgres_when_redis_is_unreachable() {
     );
     let ready = json_of(app.get("/health/ready", None).await, StatusCode::OK).await;
     assert_eq!(ready["checks"]["redis"], "down");
+}
+
+#[tokio::test]
+async fn a_login_budget_lost_with_redis_is_still_spent_in_this_instance() {
+    let port = free_port();
+    let mut redis = PrivateRedis::start(port);
+    let app = TestApp::builder()
+        .settings(move |s| {
+            s.rate_limit_enabled = true;
+            s.redis_url = dearme::platform::settings::Secret::new(format!("redis://127.0.0.1:{port}/"));
+        })
+        .spawn()
+        .await;
+    let login = json!({ "email": "ghost@example.com", "password": "password123" });
+    let attempt =
+        || app.http.post(app.url("/api/v1/auth/login/json")).header("x-real-ip", "203.0.113.9").json(&login).send();
+    within_one_rate_window().await;
+    // Three counted in Redis, two while it is down; then a new, empty Redis: its count is 1.
+    for _ in 0..3 {
+        assert_eq!(attempt().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    redis.stop();
+    for _ in 0..2 {
+        assert_eq!(attempt().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let _redis = PrivateRedis::start(redis.port);
+    let limited = attempt().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "the sixth attempt in this instance");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Fixed-window rate limits on the auth endpoints, keyed by endpoint and real client address.
-//! Counters live in Redis so every API instance shares them; while Redis is down each instance
-//! counts in memory instead (limits then hold per instance, which is still a limit).
+//! Counters live in Redis so every API instance shares them, and each instance counts in memory
+//! too: a request is over the limit when either count is. While Redis is down or slow the limits
+//! hold per instance, which is still a limit.
 
 use std::{
     collections::HashMap,
@@ -58,10 +59,10 @@ pub async fn check(state: &AppState, endpoint: &str, limit: i64, ip: &ClientIp) 
     let ip = ip.0.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let window = chrono::Utc::now().timestamp() / WINDOW.as_secs() as i64;
     let key = state.redis.key(format_args!("rl:{endpoint}:{ip}:{window}"));
-    let count = match state.redis.incr_window(&key, WINDOW).await {
-        Some(count) => count,
-        None => state.rate_limiter.count_locally(&key),
-    };
+    // Counted here too, always: a Redis call that times out under load (its count lost to the
+    // shared one) must not reopen this instance's own budget.
+    let local = state.rate_limiter.count_locally(&key);
+    let count = state.redis.incr_window(&key, WINDOW).await.map_or(local, |shared| shared.max(local));
     if count > limit {
         metrics::counter!("http_rate_limited_total", "endpoint" => endpoint.to_owned()).increment(1);
         return Err(ApiError::too_many("Too many requests. Please try again later."));
