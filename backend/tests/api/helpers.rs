@@ -476,3 +476,13 @@ pub fn metric(series: &str) -> f64 {
     let prefix = format!("{series} ");
     text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
 }
+
+/// Waits, if need be, until at least 10 s are left in the current wall-clock minute: the rate
+/// limits count in fixed one-minute windows, and a test that spends a budget must not have its
+/// window turn over halfway.
+pub async fn within_one_rate_window() {
+    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+    if second >= 50 {
+        tokio::time::sleep(Duration::from_secs(61 - second)).await;
+    }
+}
