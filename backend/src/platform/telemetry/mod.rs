@@ -39,14 +39,11 @@ fn filter<S>(spec: Option<&str>) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let spec = spec.filter(|s| !s.trim().is_empty()).unwrap_or(DEFAULT);
-    // What EnvFilter refuses falls back to the default, as it always did.
-    let Ok(env_filter) = EnvFilter::try_new(spec) else {
-        return Box::new(EnvFilter::new(DEFAULT));
-    };
+    // What EnvFilter refuses falls back to the default, as it always did (statically filtered too).
+    let spec = spec.filter(|s| !s.trim().is_empty() && EnvFilter::try_new(s).is_ok()).unwrap_or(DEFAULT);
     match static_filter(spec) {
         Some(targets) => Box::new(targets),
-        None => Box::new(env_filter),
+        None => Box::new(EnvFilter::new(spec)),
     }
 }
 
