@@ -18,6 +18,7 @@ NGINX = os.environ["NGINX_URL"]
 DIRECT = os.environ["DATABASE_DIRECT_URL"]
 WORK = tempfile.mkdtemp(prefix="dearme-bench-")
 LLM_PORT, WORKER_PORT, CEILING_PORT = 61090, 61100, 61081
+ADJACENT_UPSTREAM = "127.0.0.1:61082"
 # The last BURST users have no persona: the persona-generation burst is theirs.
 BURST = min(200, USERS // 2)
 
@@ -204,6 +205,20 @@ def hit_ratios():
     return {c: r.get("hit", 0) / max(1, r.get("hit", 0) + r.get("miss", 0)) for c, r in counts.items() if r.get("hit", 0) + r.get("miss", 0)}
 
 
+def local_counts():
+    """The API's first-level cache lookups so far, per (cache, result)."""
+    text = urllib.request.urlopen(f"http://{API}/metrics").read().decode()
+    return {(c, r): int(n) for c, r, n in re.findall(r'cache_local_requests_total\{cache="(\w+)",result="(\w+)"\} (\d+)', text)}
+
+
+def local_hits(before, after):
+    """First-level hit ratio per cache between two `local_counts()`, for caches looked up."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    caches = {c for c, _ in delta}
+    looked = {c: sum(n for (c2, _), n in delta.items() if c2 == c) for c in caches}
+    return {c: delta.get((c, "hit"), 0) / looked[c] for c in sorted(caches) if looked[c]}
+
+
 def wrk(url, script=None, duration=DURATION, connections=CONNECTIONS):
     args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script:
@@ -233,22 +248,57 @@ http {{ access_log off; client_body_temp_path {WORK}; proxy_temp_path {WORK}; fa
         subprocess.run(["nginx", "-c", f"{WORK}/nginx.conf", "-p", WORK, "-s", "stop"], check=False)
 
 
-def ceiling_proxied(script):
-    """nginx (the stack's, with its real config) in front of a minimal keep-alive upstream that
-    returns a constant, in the API's place: what every proxied request shares."""
-    conf = f"""worker_processes auto; pid {WORK}/upstream.pid; error_log {WORK}/upstream-error.log;
+def constant_upstream(address, name):
+    """A minimal keep-alive upstream on `address` that returns a constant; returns its stopper."""
+    conf = f"""worker_processes auto; pid {WORK}/{name}.pid; error_log {WORK}/{name}-error.log;
 events {{ worker_connections 4096; }}
 http {{ access_log off; keepalive_requests 1000000; client_body_temp_path {WORK}; proxy_temp_path {WORK};
   fastcgi_temp_path {WORK}; uwsgi_temp_path {WORK}; scgi_temp_path {WORK};
-  server {{ listen {API}; location / {{ default_type application/json; return 200 '{{"ok":true}}'; }} }} }}"""
-    write(f"{WORK}/upstream.conf", conf)
-    subprocess.run(["nginx", "-c", f"{WORK}/upstream.conf", "-p", WORK], check=True)
+  server {{ listen {address}; location / {{ default_type application/json; return 200 '{{"ok":true}}'; }} }} }}"""
+    write(f"{WORK}/{name}.conf", conf)
+    subprocess.run(["nginx", "-c", f"{WORK}/{name}.conf", "-p", WORK], check=True)
+
+    def stop():
+        subprocess.run(["nginx", "-c", f"{WORK}/{name}.conf", "-p", WORK, "-s", "stop"], check=False)
+        time.sleep(0.5)
+    return stop
+
+
+def ceiling_proxied(script):
+    """nginx (the stack's, with its real config) in front of a minimal keep-alive upstream that
+    returns a constant, in the API's place: what every proxied request shares."""
+    stop = constant_upstream(API, "upstream")
     try:
         wrk(f"{NGINX}/api/v1/users/me", script, duration=2)
         return wrk(f"{NGINX}/api/v1/users/me", script)
     finally:
-        subprocess.run(["nginx", "-c", f"{WORK}/upstream.conf", "-p", WORK, "-s", "stop"], check=False)
-        time.sleep(0.5)
+        stop()
+
+
+def switch_upstream(address):
+    """Points the stack's nginx at `address` (a graceful reload, its config otherwise unchanged)."""
+    subprocess.run(["scripts/stack", "up"], env={**os.environ, "API_UPSTREAM": address}, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # the old workers finish their connections and exit
+
+
+ADJACENT = {}
+
+
+def adjacent_ceiling(script):
+    """The proxied ceiling now, with the API left running: the stack's nginx switched to a
+    constant upstream on another port, measured there, and switched back. On this VM the
+    throughput drifts by a quarter within one run, so a row is compared with the ceiling measured
+    right before and right after it rather than with the one at the start."""
+    if "stop" not in ADJACENT:
+        ADJACENT["stop"] = constant_upstream(ADJACENT_UPSTREAM, "adjacent")
+        atexit.register(ADJACENT["stop"])
+    switch_upstream(ADJACENT_UPSTREAM)
+    try:
+        wrk(f"{NGINX}/api/v1/users/me", script, duration=2)
+        return wrk(f"{NGINX}/api/v1/users/me", script)["rps"]
+    finally:
+        switch_upstream(API)
 
 
 def ceiling_pgbench():
@@ -392,29 +442,37 @@ def main():
     time.sleep(1)
     idle_rss = api.rss_mb()
 
-    def scenario(name, url, script, ceiling="nginx", warmup=True):
+    def scenario(name, url, script, ceiling="nginx", warmup=True, adjacent=False):
         if warmup:
             # Every user once, in order, so "cache hit" rows measure hits (it stops when done; the
-            # duration is only a bound); then a short burst.
+            # duration is only a bound).
             wrk(url, script.replace(".lua", "_warm.lua"), duration=max(10, USERS // 100), connections=32)
-            wrk(url, script, duration=2)
-        sampler = Sampler(api)
+        if adjacent:
+            before = adjacent_ceiling(script)
+        if warmup or adjacent:
+            wrk(url, script, duration=2)  # a short burst: nginx's upstream connections open
+        sampler, counts = Sampler(api), local_counts()
         r = wrk(url, script)
         r["rss"] = sampler.stop()
-        r.update(name=name, ceiling=ceiling)
+        r.update(name=name, ceiling=ceiling, local=local_hits(counts, local_counts()))
+        if adjacent:
+            r["adjacent"] = (before, adjacent_ceiling(script))
         rows.append(r)
-        log(f"{name}: {r['rps']:.0f} rps, p99 {r['p99']:.1f} ms, {r['errors']} errors")
+        log(f"{name}: {r['rps']:.0f} rps, p99 {r['p99']:.1f} ms, {r['errors']} errors"
+            + (f", proxied ceiling {r['adjacent'][0]:.0f} before and {r['adjacent'][1]:.0f} after" if adjacent else ""))
         return r
 
     base = f"{NGINX}/api/v1"
     # A floor under every API row: the API's outer middleware (request span, request id, CORS,
     # compression, panics, errors), without routing's per-route metrics, a session or a cache.
-    scenario("GET /health (the API's outer middleware, nothing behind it)", f"{NGINX}/health", lua("health", GET_BODY % {"path": "/health"}), warmup=False)
-    scenario("GET /users/me (session from cache)", f"{base}/users/me", lua("me", GET_BODY % {"path": "/api/v1/users/me"}))
-    scenario("GET /personas/me (cache hit)", f"{base}/personas/me", lua("persona", GET_BODY % {"path": "/api/v1/personas/me"}, "persona_tokens.txt"))
+    scenario("GET /health (the API's outer middleware, nothing behind it)", f"{NGINX}/health", lua("health", GET_BODY % {"path": "/health"}), warmup=False, adjacent=True)
+    scenario("GET /users/me (session from cache)", f"{base}/users/me", lua("me", GET_BODY % {"path": "/api/v1/users/me"}), adjacent=True)
+    scenario("GET /personas/me (cache hit)", f"{base}/personas/me", lua("persona", GET_BODY % {"path": "/api/v1/personas/me"}, "persona_tokens.txt"), adjacent=True)
+    scenario("GET /diaries/stats (cache hit)", f"{base}/diaries/stats", lua("stats", GET_BODY % {"path": "/api/v1/diaries/stats"}), adjacent=True)
+    scenario("GET /friends (cache hit)", f"{base}/friends", lua("friends", GET_BODY % {"path": "/api/v1/friends"}), adjacent=True)
     diaries = scenario("GET /diaries?page=1&per_page=10 (first page: cached; on a miss the replica via PgBouncer)", f"{base}/diaries", lua("diaries", GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}), "list")
-    scenario("GET /diaries/stats (cache hit)", f"{base}/diaries/stats", lua("stats", GET_BODY % {"path": "/api/v1/diaries/stats"}))
     ratios = hit_ratios()
+    local = [(r["name"].split(" (")[0], r["local"]) for r in rows if r.get("local")]
     log("cache hit ratios over the cached scenarios (warm-up included):", ratios)
     bench_search.measure(sys.modules[__name__], base, decade, rows, api)
     bench_search.embed_all(sys.modules[__name__])
@@ -513,30 +571,35 @@ def main():
 
     # The table.
     head = f"Machine: {machine}. Date: {datetime.date.today()}. wrk -t2 -c{CONNECTIONS} -d{DURATION}s through nginx, on the same machine. {USERS} users x {DIARIES} diaries."
-    lines = [head, "", "| scenario | req/s | p50 ms | p99 ms | errors | API peak RSS MB | share of ceiling | share of proxied ceiling |",
-             "|---|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [head, "", "| scenario | req/s | p50 ms | p99 ms | errors | API peak RSS MB | share of ceiling | share of proxied ceiling | share of the proxied ceiling around it (before / after) |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in rows:
-        share, proxied = "", ""
+        share, proxied, around = "", "", ""
         if r["ceiling"] and r["rps"]:
             c = ceilings[r["ceiling"]]["rps"]
             share = f"{r['rps'] / c:.0%} of {r['ceiling']} ({c:,.0f}/s)"
         if r["rps"]:
             proxied = f"{r['rps'] / ceilings['proxied']['rps']:.1%}"
+        if "adjacent" in r:
+            before, after = r["adjacent"]
+            around = f"**{r['rps'] / ((before + after) / 2):.1%}** ({before:,.0f} / {after:,.0f})"
         fmt = lambda v, f: "—" if v is None else format(v, f)
-        lines.append(f"| {r['name']} | {fmt(r['rps'], ',.0f')} | {fmt(r['p50'], '.1f')} | {fmt(r['p99'], '.1f')} | {r['errors']} | {r['rss']:.0f} | {share} | {proxied} |")
-    lines.append(f"| API idle RSS | — | — | — | — | {idle_rss:.0f} | | |")
-    lines.append(f"| ceiling: nginx returning a constant | {ceilings['nginx']['rps']:,.0f} | {ceilings['nginx']['p50']:.1f} | {ceilings['nginx']['p99']:.1f} | {ceilings['nginx']['errors']} | — | | |")
+        lines.append(f"| {r['name']} | {fmt(r['rps'], ',.0f')} | {fmt(r['p50'], '.1f')} | {fmt(r['p99'], '.1f')} | {r['errors']} | {r['rss']:.0f} | {share} | {proxied} | {around} |")
+    lines.append(f"| API idle RSS | — | — | — | — | {idle_rss:.0f} | | | |")
+    lines.append(f"| ceiling: nginx returning a constant | {ceilings['nginx']['rps']:,.0f} | {ceilings['nginx']['p50']:.1f} | {ceilings['nginx']['p99']:.1f} | {ceilings['nginx']['errors']} | — | | | |")
     p = ceilings["proxied"]
-    lines.append(f"| ceiling: nginx in front of a keep-alive upstream returning a constant (GET /api/v1/users/me, the stack's nginx config) | {p['rps']:,.0f} | {p['p50']:.1f} | {p['p99']:.1f} | {p['errors']} | — | {p['rps'] / ceilings['nginx']['rps']:.0%} of nginx | 100% |")
-    lines.append(f"| ceiling: pgbench -S through PgBouncer (replica, 64 clients) | {ceilings['pgbench']['rps']:,.0f} | — | — | — | — | | |")
-    lines.append(f"| ceiling: the list statement alone, pgbench through PgBouncer (replica, 64 clients) | {ceilings['list']['rps']:,.0f} | — | — | — | — | | |")
-    lines.append(f"| ceiling: the write's statements alone (create_diary with 3 jobs, then the WAL position), pgbench through PgBouncer (primary, 16 clients) | {ceilings['write']['rps']:,.0f} | — | — | — | — | | |")
+    lines.append(f"| ceiling: nginx in front of a keep-alive upstream returning a constant (GET /api/v1/users/me, the stack's nginx config) | {p['rps']:,.0f} | {p['p50']:.1f} | {p['p99']:.1f} | {p['errors']} | — | {p['rps'] / ceilings['nginx']['rps']:.0%} of nginx | 100% | |")
+    lines.append(f"| ceiling: pgbench -S through PgBouncer (replica, 64 clients) | {ceilings['pgbench']['rps']:,.0f} | — | — | — | — | | | |")
+    lines.append(f"| ceiling: the list statement alone, pgbench through PgBouncer (replica, 64 clients) | {ceilings['list']['rps']:,.0f} | — | — | — | — | | | |")
+    lines.append(f"| ceiling: the write's statements alone (create_diary with 3 jobs, then the WAL position), pgbench through PgBouncer (primary, 16 clients) | {ceilings['write']['rps']:,.0f} | — | — | — | — | | | |")
     for key, what in (("list_direct", "unnamed (-M extended)"), ("list_direct_prepared", "named (-M prepared)")):
         if key in ceilings:
-            lines.append(f"| ceiling: the list statement alone (second page), {what}, pgbench direct to the replica (64 clients) | {ceilings[key]['rps']:,.0f} | — | — | — | — | | |")
-    lines.append(f"| ceiling: redis-benchmark GET (128 clients) | {ceilings['redis']['rps']:,.0f} | — | — | — | — | | |")
+            lines.append(f"| ceiling: the list statement alone (second page), {what}, pgbench direct to the replica (64 clients) | {ceilings[key]['rps']:,.0f} | — | — | — | — | | | |")
+    lines.append(f"| ceiling: redis-benchmark GET (128 clients) | {ceilings['redis']['rps']:,.0f} | — | — | — | — | | | |")
     lines.append("")
     lines.append("Cache hit ratio over the cached scenarios, warm-up included: " + ", ".join(f"{c} {r:.1%}" for c, r in sorted(ratios.items())) + ".")
+    lines.append("First-level (in-process) hit ratio during each cached row: "
+                 + "; ".join(f"{row}: " + ", ".join(f"{c} {r:.1%}" for c, r in hits.items()) for row, hits in local) + ".")
     table = "\n".join(lines)
     print(table)
     if os.environ.get("BENCH_OUT"):

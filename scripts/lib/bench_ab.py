@@ -5,7 +5,8 @@ short wrk runs between them (A, B, B, A, ...), so the machine's drift hits both 
 the median of the paired after/before ratios. The schema is the newer binary's (migrations only
 add). The write scenario (POST /diaries, the last three days' slots) starts each run from empty
 slots and an empty queue; so does the mixed one (the bench's mix, 5 % writes).
-AB_SCENARIOS=post,list runs only those; AB_ROUNDS (6) sets the pairs per scenario. Run through scripts/bench-ab.
+AB_SCENARIOS=post,list runs only those (of me, persona, stats, friends, list, post, mixed);
+AB_ROUNDS (6) sets the pairs per scenario. Run through scripts/bench-ab.
 
 The app's environment per side: AB_ENV_BEFORE / AB_ENV_AFTER ("NAME=value,NAME=value"), e.g. the
 same binary twice with AB_ENV_AFTER="CACHE_LOCAL_MAX_BYTES=0".
@@ -54,13 +55,14 @@ scripts = {
     "me": b.lua("me", b.GET_BODY % {"path": "/api/v1/users/me"}),
     "persona": b.lua("persona", b.GET_BODY % {"path": "/api/v1/personas/me"}, "persona_tokens.txt"),
     "stats": b.lua("stats", b.GET_BODY % {"path": "/api/v1/diaries/stats"}),
+    "friends": b.lua("friends", b.GET_BODY % {"path": "/api/v1/friends"}),
     "list": b.lua("diaries", b.GET_BODY % {"path": "/api/v1/diaries?page=1&per_page=10"}),
     "post": b.lua("post", b.POST_DIARY),
     "mixed": b.lua("mixed", b.MIXED % {"post": b.POST_DIARY.replace("  ", "    ")}, "persona_tokens.txt"),
 }
 if only := os.environ.get("AB_SCENARIOS"):
     scripts = {k: v for k, v in scripts.items() if k in only.split(",")}
-paths = {"me": "users/me", "persona": "personas/me", "stats": "diaries/stats", "list": "diaries", "post": "diaries", "mixed": "diaries"}
+paths = {"me": "users/me", "persona": "personas/me", "stats": "diaries/stats", "friends": "friends", "list": "diaries", "post": "diaries", "mixed": "diaries"}
 
 
 def server_settings(side):
