@@ -1,7 +1,8 @@
 //! The first level: cached values kept in this process, in front of Redis, for the API's reads.
 //!
 //! - **Bounded**: a quick_cache store weighed in bytes (`CACHE_LOCAL_MAX_BYTES`, evicting by
-//!   its S3-FIFO policy; [`super::store`]), each entry living at most `CACHE_LOCAL_TTL_SECS`; it
+//!   its S3-FIFO policy; [`super::store`]), each entry living at most `CACHE_LOCAL_TTL_SECS`
+//!   (at least half of it, at random, so that keys filled together do not expire together); it
 //!   holds the same stamped envelopes Redis holds, so a reader whose last write is newer than an
 //!   entry's stamp skips it (read-your-writes, exactly as in Redis).
 //! - **Coherent across instances**: every invalidation (any instance's, any worker's) deletes the
@@ -139,12 +140,24 @@ impl Local {
         if !self.live() || self.lock().since(key, seen) {
             return;
         }
-        let until = self.now_ms().saturating_add(self.ttl_ms);
+        let until = self.now_ms().saturating_add(self.lifetime_ms(key));
         self.entries.insert(key.to_owned(), Held { entry: entry.clone(), until });
         // An invalidation that slipped in between the check and the insert evicts it again.
         if self.lock().since(key, seen) {
             self.entries.remove(key);
         }
+    }
+
+    /// How long an entry filled now lives: somewhere between half the TTL and the whole of it,
+    /// at random. Keys filled together (a warm-up, a restart, a burst of logins) would otherwise
+    /// expire together, and since each is filled again on its next read, they would keep
+    /// expiring together, every TTL, as a burst of reads on Redis.
+    fn lifetime_ms(&self, key: &str) -> u64 {
+        // A new `RandomState` has new keys (per thread, bumped on each call): a cheap, unseeded
+        // draw, without a system call. Uniform enough for spreading expiries.
+        let draw = std::hash::RandomState::new().hash_one(key);
+        let half = self.ttl_ms / 2;
+        half + draw % (self.ttl_ms - half + 1)
     }
 
     /// Evicts `keys` (an invalidation message, or a test).
@@ -352,6 +365,24 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         local.sweep();
         assert_eq!(local.entries.len(), 0, "and by the sweep when it is not");
+    }
+
+    #[test]
+    fn entries_filled_together_expire_spread_over_the_second_half_of_the_ttl() {
+        let local = live_with(1 << 20, Duration::from_secs(100));
+        let now = local.now_ms();
+        let untils: Vec<u64> = (0..400)
+            .map(|i| {
+                let key = format!("k{i}");
+                local.insert(&key, &v(), local.snapshot());
+                local.entries.get(&key).unwrap().until - now
+            })
+            .collect();
+        // Inserted within a few milliseconds of `now`: each lives 50-100 s.
+        assert!(untils.iter().all(|&u| (50_000..=100_010).contains(&u)), "{untils:?}");
+        let (early, late) =
+            (untils.iter().filter(|&&u| u < 75_000).count(), untils.iter().filter(|&&u| u >= 75_000).count());
+        assert!(early > 100 && late > 100, "spread over the range: {early} in its first half, {late} in its second");
     }
 
     #[test]
