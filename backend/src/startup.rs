@@ -41,6 +41,7 @@ use crate::{
         mail::Mailer,
         metrics,
         settings::Settings,
+        telemetry::RequestContextLayer,
     },
 };
 
@@ -129,19 +130,10 @@ pub fn router(state: &AppState) -> Router {
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
                 .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    // `route` and `user_id` are filled in once known: by the metrics middleware after
-                    // routing, and by the session extractor. The raw path is never logged (it can
-                    // carry tokens and ids); the matched route is.
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        route = tracing::field::Empty,
-                        request_id = %id,
-                        user_id = tracing::field::Empty,
-                    )
-                }))
+                // Which request each log line is for (`platform::telemetry`: a task-local value,
+                // not a span). tower-http's own span is none: it would record the raw path.
+                .layer(RequestContextLayer)
+                .layer(TraceLayer::new_for_http().make_span_with(|_: &Request| tracing::Span::none()))
                 // Outside the panic layer and the routes' time limits: their 500s and 503s count.
                 .layer(RecordMetricsLayer)
                 .layer(PropagateRequestIdLayer::new(request_id))

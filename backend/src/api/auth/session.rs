@@ -95,8 +95,8 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let min_lsn = lsn.or_else(|| state.writes.local(user_id));
         crate::platform::activity::record(&state.redis, user_id);
-        // The request span (docs/logging.md) learns who is asking.
-        tracing::Span::current().record("user_id", user_id);
+        // The request's log lines (docs/logging.md) learn who is asking.
+        crate::platform::telemetry::record_user(user_id);
         Ok(Self { user, session_id: claims.sid, min_lsn })
     }
 }

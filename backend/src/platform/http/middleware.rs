@@ -24,7 +24,7 @@ use futures_util::{
 use serde_json::json;
 use tower::{Layer, Service};
 
-use crate::platform::{cache, metrics::hot};
+use crate::platform::{cache, metrics::hot, telemetry};
 
 /// Where [`record_route`] leaves the matched route for [`RecordMetrics`], which runs outside
 /// routing (and outside the timeout and panic layers).
@@ -89,8 +89,8 @@ where
 /// its database connections.
 pub async fn record_route(req: Request, next: Next) -> Response {
     if let Some(route) = req.extensions().get::<MatchedPath>() {
-        // The request span (opened before routing) learns the matched route here.
-        tracing::Span::current().record("route", route.as_str());
+        // The request's log lines learn the matched route here.
+        telemetry::record_route(route);
         if let Some(slot) = req.extensions().get::<RouteSlot>() {
             let _ = slot.0.set(route.clone());
         }

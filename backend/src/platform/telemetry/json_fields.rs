@@ -2,10 +2,9 @@
 //! when a field is recorded later.
 //!
 //! `tracing-subscriber`'s `JsonFields` parses the object back into a map and writes it again on
-//! every later record, and the request span records two (its route and its user). The JSON event
-//! formatter reads the object the same way either way (`with_current_span`, the span list). A
-//! field recorded twice appears twice in the object, which grows with each record for the span's
-//! life; a JSON reader keeps the last. The request span records each of its two fields once.
+//! every later record. The JSON event formatter reads the object the same way either way
+//! (`with_current_span`, the span list). A field recorded twice appears twice in the object,
+//! which grows with each record for the span's life; a JSON reader keeps the last.
 
 use std::fmt::{self, Write};
 
@@ -149,27 +148,11 @@ impl<W: Write> Write for Escaped<'_, W> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use serde_json::{Value, json};
     use tracing_subscriber::{fmt, prelude::*};
 
     use super::*;
-
-    /// Log lines written to memory.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::platform::telemetry::Lines;
 
     #[test]
     fn fields_recorded_after_the_span_opened_reach_the_logs_as_valid_json() {
@@ -201,7 +184,7 @@ mod tests {
             inner.record("late", 1.0);
             tracing::info!("inner");
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let text = lines.text();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let request = json!({
             "name": "request", "method": "GET", "route": "/api/v1/users/me",

@@ -1,24 +1,27 @@
 //! Tracing: JSON logs in production (`LOG_FORMAT=json`), compact ones in development; the level
 //! from `RUST_LOG` (default `info`).
 //!
-//! Every request opens an `info` span (`startup::router`), so at the production level its cost
-//! is paid on every request even when nothing is logged (`scripts/bench-ab`, the same binary at
-//! `info` with JSON logs against `warn`: 15–23 % more API CPU per cached read). Two choices keep
-//! it smaller (README, Performance, step 10):
-//! - A span's fields are kept as one JSON object appended to in place ([`json_fields`]) instead
-//!   of `tracing-subscriber`'s `JsonFields`, which parses and re-serializes the object each time
-//!   a field is recorded (the route and the user are recorded after the span opens).
+//! Logging must cost a request next to nothing at the production level when it logs nothing
+//! (README, Performance, steps 10 and 12):
+//! - Which request a line is for is a task-local value read when a line is written
+//!   ([`request`]), not a span opened on every request.
+//! - A span's fields (the worker's job spans, the handlers' `debug` spans) are kept as one JSON
+//!   object appended to in place ([`json_fields`]) instead of `tracing-subscriber`'s
+//!   `JsonFields`, which parses and re-serializes the object each time a field is recorded.
 //! - A `RUST_LOG` of targets and levels (the usual kind) is applied by a static filter
 //!   (`Targets`), which keeps no state per span. `EnvFilter`, which takes a shared lock on every
 //!   enter and exit of every span, is used only for directives that need it (span or field
 //!   matchers).
 
 mod json_fields;
+mod request;
 
 use tracing::Subscriber;
 use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*, registry::LookupSpan};
 
 use json_fields::AppendJsonFields;
+use request::WithRequest;
+pub use request::{RequestContextLayer, record_route, record_user};
 
 /// The filter when `RUST_LOG` is unset, blank or invalid.
 const DEFAULT: &str = "info";
@@ -26,11 +29,10 @@ const DEFAULT: &str = "info";
 pub fn init(json: bool) {
     let registry = tracing_subscriber::registry().with(filter(std::env::var("RUST_LOG").ok().as_deref()));
     if json {
-        registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true).fmt_fields(AppendJsonFields))
-            .init();
+        let format = fmt::format().json().flatten_event(true).with_current_span(true);
+        registry.with(fmt::layer().event_format(WithRequest::json(format)).fmt_fields(AppendJsonFields)).init();
     } else {
-        registry.with(fmt::layer().compact()).init();
+        registry.with(fmt::layer().event_format(WithRequest::text(fmt::format().compact()))).init();
     }
 }
 
@@ -60,6 +62,30 @@ fn static_filter(spec: &str) -> Option<Targets> {
     directives.join(",").parse().ok()
 }
 
+/// Log lines written to memory, for tests.
+#[cfg(test)]
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Lines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tracing::Level;
@@ -68,10 +94,10 @@ mod tests {
     use super::*;
 
     /// Whether `spec` lets an event of target `probe` at `level` (INFO or DEBUG) through, inside
-    /// a span named `request` when `in_request` is set.
+    /// a span named `job` when `in_request` is set.
     fn lets_through(spec: Option<&str>, level: Level, in_request: bool) -> bool {
         tracing::subscriber::with_default(Registry::default().with(filter(spec)), || {
-            let span = if in_request { tracing::info_span!("request") } else { tracing::Span::none() };
+            let span = if in_request { tracing::info_span!("job") } else { tracing::Span::none() };
             let _entered = span.enter();
             if level == Level::DEBUG {
                 tracing::enabled!(target: "probe", Level::DEBUG)
@@ -86,7 +112,7 @@ mod tests {
         for spec in ["info", "warn,dearme=debug", "off", "dearme::api=trace", "info,", " warn , ,probe=debug "] {
             assert!(static_filter(spec).is_some(), "{spec}");
         }
-        for spec in ["warn,[request]=debug", "dearme[{user_id}]=debug", "probe=", "=debug"] {
+        for spec in ["warn,[job]=debug", "dearme[{user_id}]=debug", "probe=", "=debug"] {
             assert!(static_filter(spec).is_none(), "{spec}");
         }
     }
@@ -114,8 +140,8 @@ mod tests {
         assert!(!lets_through(Some("warn,other=debug"), Level::DEBUG, false));
         // A span matcher goes to EnvFilter: inside such a span its level applies, outside the
         // bare one.
-        assert!(lets_through(Some("warn,[request]=debug"), Level::DEBUG, true));
-        assert!(!lets_through(Some("warn,[request]=debug"), Level::INFO, false));
+        assert!(lets_through(Some("warn,[job]=debug"), Level::DEBUG, true));
+        assert!(!lets_through(Some("warn,[job]=debug"), Level::INFO, false));
         // Nonsense falls back to the default.
         assert!(lets_through(Some("probe=loud"), Level::INFO, false));
         assert!(!lets_through(Some("probe=loud"), Level::DEBUG, false));
