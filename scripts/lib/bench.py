@@ -443,14 +443,17 @@ def main():
     idle_rss = api.rss_mb()
 
     def scenario(name, url, script, ceiling="nginx", warmup=True, adjacent=False):
+        # The ceiling before the warm-up: the row then runs within the first cache level's
+        # lifetime of what the warm-up filled.
+        before = adjacent_ceiling(script) if adjacent else None
         if warmup:
             # Every user once, in order, so "cache hit" rows measure hits (it stops when done; the
-            # duration is only a bound).
+            # duration is only a bound); then a short burst.
+            started = time.time()
             wrk(url, script.replace(".lua", "_warm.lua"), duration=max(10, USERS // 100), connections=32)
-        if adjacent:
-            before = adjacent_ceiling(script)
+            log(f"{name}: warmed in {time.time() - started:.1f}s")
         if warmup or adjacent:
-            wrk(url, script, duration=2)  # a short burst: nginx's upstream connections open
+            wrk(url, script, duration=2)
         sampler, counts = Sampler(api), local_counts()
         r = wrk(url, script)
         r["rss"] = sampler.stop()

@@ -9,7 +9,8 @@ AB_SCENARIOS=post,list runs only those (of me, persona, stats, friends, list, po
 AB_ROUNDS (6) sets the pairs per scenario. Run through scripts/bench-ab.
 
 The app's environment per side: AB_ENV_BEFORE / AB_ENV_AFTER ("NAME=value,NAME=value"), e.g. the
-same binary twice with AB_ENV_AFTER="CACHE_LOCAL_MAX_BYTES=0".
+same binary twice with AB_ENV_AFTER="CACHE_LOCAL_MAX_BYTES=0"; separated by ";" instead when a
+value has commas ("RUST_LOG=info,dearme=debug;LOG_FORMAT=json").
 
 A server setting instead of a build: AB_PG_BEFORE and AB_PG_AFTER ("name=value,name=value",
 reloadable settings) are applied to the primary (ALTER SYSTEM, reload) before each side's runs,
@@ -46,7 +47,8 @@ ports = {"before": "127.0.0.1:61000", "after": "127.0.0.1:61001"}
 procs = []
 for name, binary in (("before", before), ("after", after)):
     b.BIN = binary
-    extra = dict(kv.split("=", 1) for kv in os.environ.get(f"AB_ENV_{name.upper()}", "").split(",") if kv)
+    given = os.environ.get(f"AB_ENV_{name.upper()}", "")
+    extra = dict(kv.split("=", 1) for kv in given.split(";" if ";" in given else ",") if kv)
     procs.append(b.Proc("serve", LISTEN_ADDR=ports[name], **extra))
     b.wait_http(f"http://{ports[name]}/health/live")
     if procs[-1].p.poll() is not None:
