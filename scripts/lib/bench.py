@@ -466,7 +466,7 @@ def main():
         return r
 
     base = f"{NGINX}/api/v1"
-    # A floor under every API row: the API's outer middleware (request span, request id, CORS,
+    # A floor under every API row: the API's outer middleware (request context, request id, CORS,
     # compression, panics, errors), without routing's per-route metrics, a session or a cache.
     scenario("GET /health (the API's outer middleware, nothing behind it)", f"{NGINX}/health", lua("health", GET_BODY % {"path": "/health"}), warmup=False, adjacent=True)
     scenario("GET /users/me (session from cache)", f"{base}/users/me", lua("me", GET_BODY % {"path": "/api/v1/users/me"}), adjacent=True)

@@ -1,6 +1,6 @@
-//! Middleware of our own: RED metrics per matched route (also recorded on the request span), and
-//! the contract's JSON error shape for responses produced outside our handlers (unknown routes,
-//! 405, 413, timeouts, panics).
+//! Middleware of our own: RED metrics per matched route (the route also goes to the request's log
+//! lines), and the contract's JSON error shape for responses produced outside our handlers
+//! (unknown routes, 405, 413, timeouts, panics).
 
 use std::{
     convert::Infallible,
@@ -84,7 +84,7 @@ where
 }
 
 /// The routing half of [`RecordMetrics`] (a `route_layer`): the matched route, for the metrics
-/// and the request span, and the in-flight gauge. A write's answer waits here for the fence lease
+/// and the request's log lines, and the in-flight gauge. A write's answer waits here for the fence lease
 /// of its invalidations (`cache::answer_after_invalidations`), after its handler has let go of
 /// its database connections.
 pub async fn record_route(req: Request, next: Next) -> Response {
