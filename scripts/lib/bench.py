@@ -1,7 +1,7 @@
 """The benchmark driver behind scripts/bench: seeds, measures ceilings, runs the scenarios
 with wrk through nginx, samples the API's memory, and prints the table."""
 
-import asyncio, atexit, base64, datetime, hashlib, hmac, json, os, platform, re, subprocess, sys, tempfile, threading, time, urllib.request
+import asyncio, atexit, base64, datetime, hashlib, hmac, json, os, platform, re, signal, socket, subprocess, sys, tempfile, threading, time, urllib.request
 
 import bench_search
 import bench_streams
@@ -45,6 +45,8 @@ def env(**extra):
 
 
 STARTED = []
+# Killed (SIGTERM), the run still stops what it started (atexit).
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 @atexit.register
@@ -79,7 +81,17 @@ def wait_http(url, tries=200):
     raise SystemExit(f"{url} did not come up")
 
 
+def refuse_taken(address):
+    """Stops the run if something already listens on `address` (a server left by a killed run
+    would answer in place of the one about to start, and its numbers would be taken for it)."""
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as s:
+        if s.connect_ex((host, int(port))) == 0:
+            raise SystemExit(f"something already listens on {address}: a server left by an earlier run? Stop it first.")
+
+
 def start_api(**extra):
+    refuse_taken(API)
     api = Proc("serve", **extra)
     wait_http(f"http://{API}/health/live")
     if api.p.poll() is not None:
@@ -424,6 +436,7 @@ def main():
     log("machine:", machine)
     Proc("migrate").p.wait()
     seed()
+    refuse_taken(f"127.0.0.1:{LLM_PORT}")
     llm = Proc("dev-llm")
     wait_http(f"http://127.0.0.1:{LLM_PORT}/health")
     rows, ceilings = [], {}

@@ -49,6 +49,7 @@ for name, binary in (("before", before), ("after", after)):
     b.BIN = binary
     given = os.environ.get(f"AB_ENV_{name.upper()}", "")
     extra = dict(kv.split("=", 1) for kv in given.split(";" if ";" in given else ",") if kv)
+    b.refuse_taken(ports[name])
     procs.append(b.Proc("serve", LISTEN_ADDR=ports[name], **extra))
     b.wait_http(f"http://{ports[name]}/health/live")
     if procs[-1].p.poll() is not None:
