@@ -200,12 +200,32 @@ def lua(name, body, tokens="tokens.txt"):
     # The warm-up variant walks the tokens in order (each thread its half).
     warm = body.replace("tokens[math.random(#tokens)]", "tokens[((counter * 2 + (tid or 0)) % #tokens) + 1]")
     warm = warm.replace("  return wrk.format", "  counter = counter + 1\n  return wrk.format", 1) if "math.random" in body else warm
-    # It stops once its thread has had an answer for each of its tokens, so that every user is
-    # warm however fast the misses run (a fixed time left some cold when the box was slow).
+    # Each thread stops once it has had an answer for each of its tokens, so that every user is
+    # warm however fast the misses run (a fixed time left some cold when the box was slow), and
+    # leaves a mark: wrk itself runs out its duration whatever its threads do (`warm` below).
     stop = "local answered = 0\nresponse = function()\n  answered = answered + 1\n" \
-           "  if answered >= math.ceil(#tokens / 2) then wrk.thread:stop() end\nend"
+           "  if answered == math.ceil(#tokens / 2) then\n" \
+           f"    io.open('{WORK}/warm-' .. tid .. '.done', 'w'):close()\n" \
+           "    wrk.thread:stop()\n  end\nend"
     write(path.replace(".lua", "_warm.lua"), LUA % {"tokens": f"{WORK}/{tokens}", "dates": dates, "body": warm} + stop)
     return path
+
+
+def warm(url, script):
+    """Runs `script`'s warm-up variant (every user once, in order) until both its threads are
+    done, bounded in time."""
+    marks = [f"{WORK}/warm-{i}.done" for i in range(2)]
+    for m in marks:
+        if os.path.exists(m):
+            os.remove(m)
+    bound = max(10, USERS // 100)
+    p = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{bound}s", "--timeout", "10s", "-s", script.replace(".lua", "_warm.lua"), url],
+                         stdout=subprocess.DEVNULL)
+    while p.poll() is None and not all(os.path.exists(m) for m in marks):
+        time.sleep(0.1)
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)  # wrk stops at once and reports
+    p.wait()
 
 
 def hit_ratios():
@@ -463,7 +483,7 @@ def main():
             # Every user once, in order, so "cache hit" rows measure hits (it stops when done; the
             # duration is only a bound); then a short burst.
             started = time.time()
-            wrk(url, script.replace(".lua", "_warm.lua"), duration=max(10, USERS // 100), connections=32)
+            warm(url, script)
             log(f"{name}: warmed in {time.time() - started:.1f}s")
         if warmup or adjacent:
             wrk(url, script, duration=2)

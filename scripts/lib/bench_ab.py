@@ -157,7 +157,7 @@ for label, script in scripts.items():
         if label == "post":
             break
         # Stops once every user was read (the duration is only a bound).
-        b.wrk(f"http://{ports[name]}/api/v1/{paths[label]}", script.replace(".lua", "_warm.lua"), duration=max(10, b.USERS // 100), connections=32)
+        b.warm(f"http://{ports[name]}/api/v1/{paths[label]}", script)
     for rnd in range(int(os.environ.get("AB_ROUNDS", "6"))):
         order = ("before", "after") if rnd % 2 == 0 else ("after", "before")
         if CEILING:
