@@ -192,9 +192,9 @@ async fn cached(state: &AppState, keys: &[String; 2], user_id: i64) -> Cached {
     if let (Some(local), Some(snapshot), Some(VALID), Some(json), Some(user)) =
         (local, snapshot, marker.as_deref(), user_json, &user)
     {
-        local.insert(&keys[0], &Entry { stamp: 0, json: VALID.into(), decoded: Decoded::default() }, snapshot);
+        let valid = Entry { stamp: 0, json: VALID.into(), decoded: Decoded::default() };
         let held = Entry { stamp: lsn.map_or(0, |l| l.0), json: json.into(), decoded: Decoded::of(user.clone()) };
-        local.insert(&keys[2], &held, snapshot);
+        local.insert_together(&[(&keys[0], &valid), (&keys[2], &held)], snapshot);
     }
     Cached { marker, user, lsn }
 }

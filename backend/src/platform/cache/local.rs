@@ -136,15 +136,26 @@ impl Local {
     /// Keeps `entry` for `key` unless an invalidation of it (or a loss of the channel) came since
     /// `snapshot`.
     pub fn insert(&self, key: &str, entry: &Entry, snapshot: Snapshot) {
+        self.insert_together(&[(key, entry)], snapshot);
+    }
+
+    /// [`Local::insert`] for entries that are only of use together (a session's marker and its
+    /// user): they get one lifetime, so one does not expire while the other is held.
+    pub fn insert_together(&self, entries: &[(&str, &Entry)], snapshot: Snapshot) {
         let Snapshot(Some(seen)) = snapshot else { return };
-        if !self.live() || self.lock().since(key, seen) {
+        if !self.live() {
             return;
         }
-        let until = self.now_ms().saturating_add(self.lifetime_ms(key));
-        self.entries.insert(key.to_owned(), Held { entry: entry.clone(), until });
-        // An invalidation that slipped in between the check and the insert evicts it again.
-        if self.lock().since(key, seen) {
-            self.entries.remove(key);
+        let until = self.now_ms().saturating_add(self.lifetime_ms());
+        for &(key, entry) in entries {
+            if self.lock().since(key, seen) {
+                continue;
+            }
+            self.entries.insert(key.to_owned(), Held { entry: entry.clone(), until });
+            // An invalidation that slipped in between the check and the insert evicts it again.
+            if self.lock().since(key, seen) {
+                self.entries.remove(key);
+            }
         }
     }
 
@@ -152,10 +163,10 @@ impl Local {
     /// at random. Keys filled together (a warm-up, a restart, a burst of logins) would otherwise
     /// expire together, and since each is filled again on its next read, they would keep
     /// expiring together, every TTL, as a burst of reads on Redis.
-    fn lifetime_ms(&self, key: &str) -> u64 {
+    fn lifetime_ms(&self) -> u64 {
         // A new `RandomState` has new keys (per thread, bumped on each call): a cheap, unseeded
         // draw, without a system call. Uniform enough for spreading expiries.
-        let draw = std::hash::RandomState::new().hash_one(key);
+        let draw = std::hash::RandomState::new().hash_one(self.ttl_ms);
         let half = self.ttl_ms / 2;
         half + draw % (self.ttl_ms - half + 1)
     }
@@ -383,6 +394,24 @@ mod tests {
         let (early, late) =
             (untils.iter().filter(|&&u| u < 75_000).count(), untils.iter().filter(|&&u| u >= 75_000).count());
         assert!(early > 100 && late > 100, "spread over the range: {early} in its first half, {late} in its second");
+    }
+
+    #[test]
+    fn entries_kept_together_get_one_lifetime() {
+        let local = live_with(1 << 20, Duration::from_secs(100));
+        for _ in 0..20 {
+            local.insert_together(&[("marker", &v()), ("user", &v())], local.snapshot());
+            assert_eq!(local.entries.get("marker").unwrap().until, local.entries.get("user").unwrap().until);
+        }
+        local.evict(["user"]);
+        let before = local.snapshot();
+        local.evict(["user"]);
+        local.insert_together(&[("marker", &v()), ("user", &v())], before);
+        assert_eq!(
+            (local.get("marker"), local.get("user")),
+            (Some(v()), None),
+            "each key still checks its invalidations"
+        );
     }
 
     #[test]
