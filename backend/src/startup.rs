@@ -131,9 +131,12 @@ pub fn router(state: &AppState) -> Router {
                 .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
                 .layer(SetRequestIdLayer::new(request_id.clone(), RandomRequestId))
                 // Which request each log line is for (`platform::telemetry`: a task-local value,
-                // not a span). tower-http's own span is none: it would record the raw path.
+                // not a span). tower-http's own span is none: it would record the raw path. Its
+                // `started processing request` line is off: it is written in `call`, before the
+                // request's future (and the context's scope) exists; `finished processing request`
+                // (debug) and `response failed` (error) are written inside it.
                 .layer(RequestContextLayer)
-                .layer(TraceLayer::new_for_http().make_span_with(|_: &Request| tracing::Span::none()))
+                .layer(TraceLayer::new_for_http().make_span_with(|_: &Request| tracing::Span::none()).on_request(()))
                 // Outside the panic layer and the routes' time limits: their 500s and 503s count.
                 .layer(RecordMetricsLayer)
                 .layer(PropagateRequestIdLayer::new(request_id))

@@ -8,10 +8,11 @@
 //! line is written. A request that logs nothing pays for moving it in and out of its slot on each
 //! poll.
 //!
-//! The scope is the request's future: middleware beneath the layer, routing, extractors, the
-//! handler. A streamed body polled after the handler returned, and a task spawned from a request,
-//! are outside it, and their lines carry no request (a span had to be passed to a spawned task
-//! explicitly too).
+//! The scope is the request's future as it is polled: the route's middleware, extractors and
+//! handler, and what the layers beneath write from their futures. Each layer's `call`, run while
+//! the request is handed down the stack, is outside it; so are a streamed body polled after the
+//! handler returned and a task spawned from a request (a span had to be passed to a spawned task
+//! explicitly too). Their lines carry no request.
 
 use std::{
     cell::{Cell, OnceCell},
@@ -95,7 +96,7 @@ impl<S: Service<Request>> Service<Request> for WithRequestContext<S> {
 
 /// An event formatter that adds the current request, if any, to each line: a `request` object in
 /// JSON lines, `request{...}` at the end of a text line. A line inside a request is formatted
-/// into a buffer first, and in text loses its colours.
+/// into a buffer first, and in text loses the level's and target's colours.
 pub struct WithRequest<F> {
     inner: F,
     json: bool,
