@@ -31,6 +31,7 @@ threads, from /proc): less noisy than throughput on a shared machine, and what a
 ceiling comes down to when the cores are saturated.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,8 @@ for name, binary in (("before", before), ("after", after)):
     b.BIN = binary
     given = os.environ.get(f"AB_ENV_{name.upper()}", "")
     extra = dict(kv.split("=", 1) for kv in given.split(";" if ";" in given else ",") if kv)
+    if bad := [k for k in extra if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", k)]:
+        raise SystemExit(f"AB_ENV_{name.upper()}: {bad} are not variable names; separate settings with ';' when a value has commas")
     b.refuse_taken(ports[name])
     procs.append(b.Proc("serve", LISTEN_ADDR=ports[name], **extra))
     b.wait_http(f"http://{ports[name]}/health/live")
