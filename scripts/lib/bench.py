@@ -38,7 +38,7 @@ def psql(sql, url=DIRECT):
 
 
 def env(**extra):
-    # Logging as compose runs it (info, JSON lines): every request's span is paid for at that level.
+    # Logging as compose runs it (info, JSON lines): what logging costs a request is paid at that level.
     e = dict(os.environ, JWT_SECRET=SECRET, LISTEN_ADDR=API, RATE_LIMIT_ENABLED="false", RUST_LOG="info", LOG_FORMAT="json",
              LLM_BASE_URL=f"http://127.0.0.1:{LLM_PORT}/v1", METRICS_ADDR=f"127.0.0.1:{WORKER_PORT}", DEV_LLM_ADDR=f"127.0.0.1:{LLM_PORT}",
              DEV_LLM_TOKEN_LATENCY_MS="20")
@@ -238,19 +238,26 @@ def warm(url, script):
         log(f"warning: the warm-up of {url} ran out its {bound}s before every user was read once")
 
 
+def cache_counts(metric):
+    """One of the API's cache counters so far, per (cache, result)."""
+    text = urllib.request.urlopen(f"http://{API}/metrics").read().decode()
+    return {(c, r): int(n) for c, r, n in re.findall(rf'{metric}\{{cache="(\w+)",result="(\w+)"\}} (\d+)', text)}
+
+
 def hit_ratios():
     """Cache hit ratio per cache from the API's own counters."""
-    text = urllib.request.urlopen(f"http://{API}/metrics").read().decode()
-    counts = {}
-    for cache, result, n in re.findall(r'cache_requests_total\{cache="(\w+)",result="(\w+)"\} (\d+)', text):
-        counts.setdefault(cache, {})[result] = int(n)
-    return {c: r.get("hit", 0) / max(1, r.get("hit", 0) + r.get("miss", 0)) for c, r in counts.items() if r.get("hit", 0) + r.get("miss", 0)}
+    counts = cache_counts("cache_requests_total")
+    ratios = {}
+    for cache in {c for c, _ in counts}:
+        hit, miss = counts.get((cache, "hit"), 0), counts.get((cache, "miss"), 0)
+        if hit + miss:
+            ratios[cache] = hit / (hit + miss)
+    return ratios
 
 
 def local_counts():
     """The API's first-level cache lookups so far, per (cache, result)."""
-    text = urllib.request.urlopen(f"http://{API}/metrics").read().decode()
-    return {(c, r): int(n) for c, r, n in re.findall(r'cache_local_requests_total\{cache="(\w+)",result="(\w+)"\} (\d+)', text)}
+    return cache_counts("cache_local_requests_total")
 
 
 def local_hits(before, after):
@@ -317,11 +324,12 @@ def ceiling_proxied(script):
         stop()
 
 
-def switch_upstream(address):
-    """Points the stack's nginx at `address` (a graceful reload, its config otherwise unchanged)."""
+def switch_upstream(address, settle=1.0):
+    """Points the stack's nginx at `address` (a graceful reload, its config otherwise unchanged),
+    then waits `settle` seconds for the old workers to finish their connections and exit."""
     subprocess.run(["scripts/stack", "up"], env={**os.environ, "API_UPSTREAM": address}, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1)  # the old workers finish their connections and exit
+    time.sleep(settle)
 
 
 ADJACENT = {}

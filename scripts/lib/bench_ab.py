@@ -131,16 +131,11 @@ def profile(label, side):
 VIA_NGINX = os.environ.get("AB_NGINX") == "1"
 
 
-def upstream(address):
-    subprocess.run(["scripts/stack", "up"], env={**os.environ, "API_UPSTREAM": address}, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def url(side, label):
     """Where `side`'s runs of `label` go; through nginx, its upstream switched to `side` first."""
     if not VIA_NGINX:
         return f"http://{ports[side]}/api/v1/{paths[label]}"
-    upstream(ports[side])
+    b.switch_upstream(ports[side], settle=0)
     return f"{b.NGINX}/api/v1/{paths[label]}"
 
 
@@ -149,9 +144,7 @@ CEILING = VIA_NGINX and os.environ.get("AB_CEILING") == "1"
 
 def ceiling():
     """The proxied ceiling now: the stack's nginx in front of a constant upstream on a third port."""
-    b.API = "127.0.0.1:61002"
-    upstream(b.API)
-    return b.ceiling_proxied(scripts.get("me") or b.lua("me", b.GET_BODY % {"path": "/api/v1/users/me"}))["rps"]
+    return b.adjacent_ceiling(scripts.get("me") or b.lua("me", b.GET_BODY % {"path": "/api/v1/users/me"}))
 
 
 res = {}
