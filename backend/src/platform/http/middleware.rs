@@ -84,9 +84,9 @@ where
 }
 
 /// The routing half of [`RecordMetrics`] (a `route_layer`): the matched route, for the metrics
-/// and the request's log lines, and the in-flight gauge. A write's answer waits here for the fence lease
-/// of its invalidations (`cache::answer_after_invalidations`), after its handler has let go of
-/// its database connections.
+/// and the request's log lines, and the in-flight gauge. A write's answer waits here for the
+/// fence lease of its invalidations (`cache::answer_after_invalidations`), after its handler has
+/// let go of its database connections.
 pub async fn record_route(req: Request, next: Next) -> Response {
     if let Some(route) = req.extensions().get::<MatchedPath>() {
         // The request's log lines learn the matched route here.
