@@ -2,6 +2,8 @@
 //! own crypto backend. The token names a server-side session (`sid`); `sub` is the user id as a
 //! string, as the contract says.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -20,17 +22,29 @@ pub struct Claims {
 const ENCODED_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
 /// The signing key, with HMAC's keyed state computed once (two SHA-256 blocks every token
-/// would otherwise hash again).
+/// would otherwise hash again), and a number no other key in the process has (what
+/// [`super::verified`] keeps tokens under).
 #[derive(Clone)]
-pub struct JwtKey(Hmac<Sha256>);
+pub struct JwtKey {
+    mac: Hmac<Sha256>,
+    id: u64,
+}
 
 impl JwtKey {
     pub fn new(secret: &[u8]) -> Self {
-        Self(<Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length"))
+        static KEYS: AtomicU64 = AtomicU64::new(0);
+        Self {
+            mac: <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length"),
+            id: KEYS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     fn mac(&self, data: &[u8]) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
+        let mut mac = self.mac.clone();
         mac.update(data);
         mac
     }

@@ -11,6 +11,7 @@ pub mod revoked;
 pub mod session;
 mod tokens;
 mod types;
+pub mod verified;
 pub mod verify;
 
 use utoipa_axum::{router::OpenApiRouter, routes};

@@ -18,7 +18,7 @@ use std::{
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
 
-use super::jwt;
+use super::{jwt, verified};
 use crate::{
     api::{state::AppState, users},
     data::{sessions, users::User},
@@ -66,14 +66,14 @@ impl FromRequestParts<AppState> for AuthUser {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or(NOT_AUTHENTICATED)?;
-        let claims = jwt::decode(token, &state.jwt, Utc::now().timestamp()).ok_or(INVALID)?;
-        let user_id: i64 = claims.sub.parse().map_err(|_| INVALID)?;
+        let claims = verified::decode(token, &state.jwt, Utc::now().timestamp()).ok_or(INVALID)?;
+        let user_id = claims.user_id;
 
-        if state.revoked.contains(&claims.sid) {
+        if state.revoked.contains(&claims.session_id) {
             return Err(INVALID);
         }
         // The user's own key is needed only on a first-level miss.
-        let keys = [session_key(state, &claims.sid), state.writes.lsn_key(user_id)];
+        let keys = [session_key(state, &claims.session_id), state.writes.lsn_key(user_id)];
         let Cached { marker, user, lsn } = cached(state, &keys, user_id).await;
         if marker.as_deref() == Some(REVOKED) {
             return Err(INVALID);
@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for AuthUser {
             (Some(_), Some(user)) => user,
             _ => {
                 let mut db = state.db.writer().await?;
-                let user = Arc::new(sessions::user(&mut db, &claims.sid, user_id).await?.ok_or(INVALID)?);
+                let user = Arc::new(sessions::user(&mut db, &claims.session_id, user_id).await?.ok_or(INVALID)?);
                 let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
                 let ttl = ttl.min(state.settings.session_ttl).min(MARKER_TTL);
                 state.redis.set_nx_ex(&keys[0], VALID, ttl).await;
@@ -97,7 +97,7 @@ impl FromRequestParts<AppState> for AuthUser {
         crate::platform::activity::record(&state.redis, user_id);
         // The request's log lines (docs/logging.md) learn who is asking.
         crate::platform::telemetry::record_user(user_id);
-        Ok(Self { user, session_id: claims.sid, min_lsn })
+        Ok(Self { user, session_id: claims.session_id, min_lsn })
     }
 }
 
