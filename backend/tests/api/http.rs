@@ -80,9 +80,22 @@ async fn cors_allows_the_frontend_origin_with_credentials() {
         .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:5173");
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(res.headers()["vary"], VARY);
+    let res = app.http.get(app.url("/health")).header("origin", "http://localhost:5173").send().await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "http://localhost:5173");
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
     let res = app.http.get(app.url("/health")).header("origin", "http://evil.example").send().await.unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
+    // Without an origin: nothing to allow, and still the same `Vary` (a shared cache must not
+    // answer a cross-origin request with it), once.
+    let res = app.http.get(app.url("/health")).send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    assert!(res.headers().get("access-control-allow-credentials").is_none());
+    let vary: Vec<_> = res.headers().get_all("vary").iter().collect();
+    assert_eq!(vary, [VARY]);
 }
+
+const VARY: &str = "origin, access-control-request-method, access-control-request-headers";
 
 #[tokio::test]
 async fn json_responses_are_compressed_when_the_client_asks() {
