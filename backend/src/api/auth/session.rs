@@ -11,6 +11,7 @@
 //! (`CACHE_LOCAL_TTL_SECS`) beyond the Redis marker it was read from.
 
 use std::{
+    borrow::Cow,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -18,12 +19,15 @@ use std::{
 use axum::{extract::FromRequestParts, http::request::Parts};
 use chrono::{DateTime, Utc};
 
-use super::{jwt, verified};
+use super::{
+    jwt,
+    verified::{self, Verified},
+};
 use crate::{
     api::{state::AppState, users},
     data::{sessions, users::User},
     platform::{
-        cache::{Decoded, Entry},
+        cache::{Decoded, Entry, Local, Snapshot},
         db::{Executor, Lsn},
         error::{ApiError, ApiResult},
         metrics::hot,
@@ -80,15 +84,9 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let user = match (marker, user) {
             (Some(_), Some(user)) => user,
-            _ => {
-                let mut db = state.db.writer().await?;
-                let user = Arc::new(sessions::user(&mut db, &claims.session_id, user_id).await?.ok_or(INVALID)?);
-                let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
-                let ttl = ttl.min(state.settings.session_ttl).min(MARKER_TTL);
-                state.redis.set_nx_ex(&keys[0], VALID, ttl).await;
-                users::cache_user(state, &user).await;
-                user
-            }
+            // Boxed, as the Redis read in `cached` is: the futures of a miss stay out of the
+            // future every request builds and moves.
+            _ => Box::pin(from_postgres(state, &claims, &keys[0])).await?.ok_or(INVALID)?,
         };
         if !user.is_active {
             return Err(ApiError::bad_request("Inactive user"));
@@ -99,6 +97,21 @@ impl FromRequestParts<AppState> for AuthUser {
         crate::platform::telemetry::record_user(user_id);
         Ok(Self { user, session_id: claims.session_id, min_lsn })
     }
+}
+
+/// The session's user from Postgres (`None`: no such session, or revoked or expired), and the
+/// session's marker and user put back in Redis.
+async fn from_postgres(state: &AppState, claims: &Verified, marker_key: &str) -> ApiResult<Option<Arc<User>>> {
+    let mut db = state.db.writer().await?;
+    let Some(user) = sessions::user(&mut db, &claims.session_id, claims.user_id).await? else {
+        return Ok(None);
+    };
+    let user = Arc::new(user);
+    let ttl = Duration::from_secs(u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(1));
+    let ttl = ttl.min(state.settings.session_ttl).min(MARKER_TTL);
+    state.redis.set_nx_ex(marker_key, VALID, ttl).await;
+    users::cache_user(state, &user).await;
+    Ok(Some(user))
 }
 
 /// Creates a session for `user_id` and returns its signed token.
@@ -155,7 +168,7 @@ async fn tombstone_later(state: AppState, key: String, session_id: String) {
 /// What Redis holds for a session: its marker, the cached user (when it is `user_id`'s) and the
 /// user's last-write position.
 struct Cached {
-    marker: Option<String>,
+    marker: Option<Cow<'static, str>>,
     user: Option<Arc<User>>,
     lsn: Option<Lsn>,
 }
@@ -165,38 +178,53 @@ struct Cached {
 /// this request has reached it), else from Redis in one `MGET`, kept here when the session is
 /// valid (the user decoded, so a hit parses nothing).
 async fn cached(state: &AppState, keys: &[String; 2], user_id: i64) -> Cached {
-    let parse = |json: &[u8]| serde_json::from_slice::<User>(json).ok().filter(|user| user.id == user_id).map(Arc::new);
     let local = state.cache.local_fenced().await;
     let snapshot = local.map(|local| local.snapshot());
     // The user's row and last write are kept together, under the last-write key: every change to
     // the row is followed by `Writes::committed`, which announces that key.
     if let Some(local) = local
         && let (Some(_), Some(held)) = (local.get(&keys[0]), local.get(&keys[1]))
-        && let Some(user) = held.decoded.get::<User>().filter(|user| user.id == user_id).or_else(|| parse(&held.json))
+        && let Some(user) =
+            held.decoded.get::<User>().filter(|user| user.id == user_id).or_else(|| parse(&held.json, user_id))
     {
         hot::count("cache_local_requests_total", &[("cache", "session"), ("result", "hit")], 1);
         return Cached {
-            marker: Some(VALID.to_owned()),
+            marker: Some(Cow::Borrowed(VALID)),
             user: Some(user),
             lsn: (held.stamp > 0).then_some(Lsn(held.stamp)),
         };
     }
     let result = if local.is_some() { "miss" } else { "bypass" };
     hot::count("cache_local_requests_total", &[("cache", "session"), ("result", result)], 1);
+    Box::pin(from_redis(state, local.zip(snapshot), keys, user_id)).await
+}
+
+/// `user_id`'s user from its cached JSON, if it is that user's.
+fn parse(json: &[u8], user_id: i64) -> Option<Arc<User>> {
+    serde_json::from_slice::<User>(json).ok().filter(|user| user.id == user_id).map(Arc::new)
+}
+
+/// [`cached`] from Redis, kept in the first level (`local`, as it was before the lookup) when the
+/// session is valid.
+async fn from_redis(
+    state: &AppState,
+    local: Option<(&Arc<Local>, Snapshot)>,
+    keys: &[String; 2],
+    user_id: i64,
+) -> Cached {
     let keys = [keys[0].clone(), users::cache_key(&state.redis, user_id), keys[1].clone()];
     let Some([marker, user_json, lsn]) = state.redis.mget(&keys).await.and_then(|v| <[_; 3]>::try_from(v).ok()) else {
         return Cached { marker: None, user: None, lsn: None };
     };
     let lsn = lsn.and_then(|l| l.parse().ok()).map(Lsn);
-    let user = user_json.as_deref().and_then(|json| parse(json.as_bytes()));
-    if let (Some(local), Some(snapshot), Some(VALID), Some(json), Some(user)) =
-        (local, snapshot, marker.as_deref(), user_json, &user)
+    let user = user_json.as_deref().and_then(|json| parse(json.as_bytes(), user_id));
+    if let (Some((local, snapshot)), Some(VALID), Some(json), Some(user)) = (local, marker.as_deref(), user_json, &user)
     {
         let valid = Entry { stamp: 0, json: VALID.into(), decoded: Decoded::default() };
         let held = Entry { stamp: lsn.map_or(0, |l| l.0), json: json.into(), decoded: Decoded::of(user.clone()) };
         local.insert_together(&[(&keys[0], &valid), (&keys[2], &held)], snapshot);
     }
-    Cached { marker, user, lsn }
+    Cached { marker: marker.map(Cow::Owned), user, lsn }
 }
 
 fn session_key(state: &AppState, session_id: &str) -> String {

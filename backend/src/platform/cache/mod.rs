@@ -35,7 +35,7 @@ use std::{
 pub use entry::{CachedJson, Decoded, Entry};
 pub use fence::LEASE as FENCE_LEASE;
 pub use invalidate::answer_after_invalidations;
-pub use local::Local;
+pub use local::{Local, Snapshot};
 
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OnceCell;
@@ -228,7 +228,7 @@ impl CacheStore {
     {
         let name = key.cache.name();
         if !self.0.enabled {
-            return Ok(CachedJson::of(&compute().await?.value)?);
+            return Ok(CachedJson::of(&Box::pin(compute()).await?.value)?);
         }
         let redis_key = self.redis_key(key);
         let first = FirstLevel::new(self.0.local.get());
@@ -236,9 +236,29 @@ impl CacheStore {
             hot::count("cache_requests_total", &[("cache", name), ("result", "hit")], 1);
             return Ok(CachedJson(entry.json));
         }
-        if let Some(entry) = self.cache_lookup(name, &redis_key, min_lsn).await {
+        // Boxed: the futures of Redis and of the computation stay out of a first-level hit's,
+        // which every cached read builds and moves.
+        Box::pin(self.below_first_level(key, &redis_key, &first, min_lsn, compute)).await
+    }
+
+    /// [`CacheStore::cached_json`] past a first-level miss: Redis, else the computation.
+    async fn below_first_level<T, F, Fut>(
+        &self,
+        key: &CacheKey,
+        redis_key: &str,
+        first: &FirstLevel<'_>,
+        min_lsn: Option<Lsn>,
+        compute: F,
+    ) -> ApiResult<CachedJson>
+    where
+        T: Serialize,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = ApiResult<Computed<T>>>,
+    {
+        let name = key.cache.name();
+        if let Some(entry) = self.cache_lookup(name, redis_key, min_lsn).await {
             hot::count("cache_requests_total", &[("cache", name), ("result", "hit")], 1);
-            first.keep(&redis_key, &entry);
+            first.keep(redis_key, &entry);
             return Ok(CachedJson(entry.json));
         }
         hot::count("cache_requests_total", &[("cache", name), ("result", "miss")], 1);
@@ -246,11 +266,11 @@ impl CacheStore {
         // One computation per key in this process; the others await its result.
         let flight = {
             let mut flights = self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            flights.entry(redis_key.clone()).or_default().clone()
+            flights.entry(redis_key.to_owned()).or_default().clone()
         };
         let mut compute = Some(compute);
-        let result = flight.get_or_try_init(|| self.recompute(key, &redis_key, &first, &mut compute)).await.cloned();
-        self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&redis_key);
+        let result = flight.get_or_try_init(|| self.recompute(key, redis_key, first, &mut compute)).await.cloned();
+        self.0.single_flight.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(redis_key);
         let entry = result?;
         if let Some(compute) = compute.filter(|_| !entry.fresh_for(min_lsn)) {
             // A value someone else computed, older than this reader's own last write: drop it
