@@ -86,6 +86,7 @@ async fn cors_allows_the_frontend_origin_with_credentials() {
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
     let res = app.http.get(app.url("/health")).header("origin", "http://evil.example").send().await.unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
+    assert!(res.headers().get("access-control-allow-credentials").is_none());
     // Without an origin: nothing to allow, and still the same `Vary` (a shared cache must not
     // answer a cross-origin request with it), once.
     let res = app.http.get(app.url("/health")).send().await.unwrap();
