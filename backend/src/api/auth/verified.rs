@@ -9,9 +9,9 @@
 //!   this cache's business: the session check looks at it after, on a hit as on a miss.
 //! - **Per runtime thread**: no lock and no shared counter on the request's path. A token is
 //!   verified once per thread that serves it.
-//! - **Bounded**: at most [`CAPACITY`] tokens per thread (each under [`LONGEST`] bytes, about
-//!   300 bytes kept: at most about 5 MB per thread); a thread that reaches it forgets them all
-//!   and starts over.
+//! - **Bounded**: at most [`CAPACITY`] tokens per runtime thread, each of at most [`LONGEST`]
+//!   bytes (ours: about 230 bytes kept, plus the table's 2 MB: about 6 MB per thread at most); a
+//!   thread that reaches it forgets them all and starts over.
 
 use std::{cell::RefCell, collections::HashMap};
 
