@@ -13,7 +13,7 @@ USERS = int(os.environ.get("BENCH_USERS", "10000"))
 DIARIES = int(os.environ.get("BENCH_DIARIES", "30"))
 IDLE = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "10000"))
 # Runs of each cached row, each between two measurements of the proxied ceiling.
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuv"
 API = os.environ["API_UPSTREAM"]
 NGINX = os.environ["NGINX_URL"]
