@@ -178,11 +178,12 @@ struct Cached {
 /// this request has reached it), else from Redis in one `MGET`, kept here when the session is
 /// valid (the user decoded, so a hit parses nothing).
 async fn cached(state: &AppState, keys: &[String; 2], user_id: i64) -> Cached {
-    let local = state.cache.local_fenced().await;
-    let snapshot = local.map(|local| local.snapshot());
+    // The first level with its snapshot, taken before looking: a fill from Redis is kept only if
+    // nothing was invalidated since.
+    let local = state.cache.local_fenced().await.map(|local| (local, local.snapshot()));
     // The user's row and last write are kept together, under the last-write key: every change to
     // the row is followed by `Writes::committed`, which announces that key.
-    if let Some(local) = local
+    if let Some((local, _)) = local
         && let (Some(_), Some(held)) = (local.get(&keys[0]), local.get(&keys[1]))
         && let Some(user) =
             held.decoded.get::<User>().filter(|user| user.id == user_id).or_else(|| parse(&held.json, user_id))
@@ -196,7 +197,7 @@ async fn cached(state: &AppState, keys: &[String; 2], user_id: i64) -> Cached {
     }
     let result = if local.is_some() { "miss" } else { "bypass" };
     hot::count("cache_local_requests_total", &[("cache", "session"), ("result", result)], 1);
-    Box::pin(from_redis(state, local.zip(snapshot), keys, user_id)).await
+    Box::pin(from_redis(state, local, keys, user_id)).await
 }
 
 /// `user_id`'s user from its cached JSON, if it is that user's.
@@ -204,8 +205,8 @@ fn parse(json: &[u8], user_id: i64) -> Option<Arc<User>> {
     serde_json::from_slice::<User>(json).ok().filter(|user| user.id == user_id).map(Arc::new)
 }
 
-/// [`cached`] from Redis, kept in the first level (`local`, as it was before the lookup) when the
-/// session is valid.
+/// [`cached`] from Redis, kept in the first level (`local`, with its snapshot from before the
+/// lookup) when the session is valid.
 async fn from_redis(
     state: &AppState,
     local: Option<(&Arc<Local>, Snapshot)>,
